@@ -1,0 +1,69 @@
+"""One strict way to read settings from the environment.
+
+A malformed value stops start-up with a message naming the variable, instead of
+silently falling back to a default that might, say, disable TLS in production.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    """Return the variable's value, `default` when unset; raise when `required` and unset/empty."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if required:
+            raise ImproperlyConfigured(f"The environment variable {name} must be set.")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Parse a boolean; anything other than 1/0, true/false, yes/no, on/off is an error."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no, on/off).")
+
+
+def env_int(name: str, default: int) -> int:
+    """Parse an integer, refusing anything else."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    """Parse a comma-separated list, dropping blanks."""
+    value = os.environ.get(name)
+    if value is None:
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...] = ()) -> str | None:
+    """Return a URL after checking it has a scheme (one of `schemes` when given)."""
+    value = env_str(name, default)
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if not parsed.scheme or (schemes and parsed.scheme not in schemes):
+        allowed = ", ".join(schemes) if schemes else "any scheme"
+        raise ImproperlyConfigured(f"{name}={value!r} is not a valid URL ({allowed}).")
+    return value

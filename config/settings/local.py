@@ -1,0 +1,8 @@
+"""Local development and the demo: debug on, console email, everything embedded by default."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import VAR_DIR, env_bool
+
+DEBUG = env_bool("DEBUG", True)
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+VAR_DIR.mkdir(parents=True, exist_ok=True)

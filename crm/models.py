@@ -1,0 +1,344 @@
+"""The shop's facts: customers, their orders, behaviour events, reviews and tickets.
+
+Every record the shop sends us carries the shop's own `external_id`; ingestion upserts on
+it, so sending the same record twice updates it instead of duplicating it. Events have no
+id of their own and are deduplicated on (customer, kind, occurred_at), which doubles as
+the index the churn features aggregate over.
+
+"Customer text" (what the sentiment pipeline scores) is a review's title and body, or a
+customer-authored ticket message. Each one has a `CustomerText` row so the pipeline has a
+single id space to enqueue, sweep and join on, whatever the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+def new_external_id() -> str:
+    """An id for records created by hand in the admin, where the shop sent none."""
+    return f"crm-{uuid.uuid4().hex[:16]}"
+
+
+def validate_not_in_future(value):  # noqa: ANN001, ANN201 - Django validator signature
+    """Refuse timestamps more than a day ahead: a clock or parsing error, not a fact."""
+    if value is None:
+        return
+    limit = timezone.now() + timedelta(days=1)
+    if hasattr(value, "hour"):
+        if value > limit:
+            raise ValidationError("Lies more than a day in the future.", code="future")
+    elif value > limit.date():
+        raise ValidationError("Lies more than a day in the future.", code="future")
+
+
+def validate_text_length(value: str) -> None:
+    """Texts longer than CRM_MAX_TEXT_LENGTH are refused rather than truncated."""
+    limit = settings.CRM_MAX_TEXT_LENGTH
+    if value and len(value) > limit:
+        raise ValidationError(
+            f"Text is {len(value)} characters long; the limit is {limit}.", code="too_long"
+        )
+
+
+class TimeStamped(models.Model):
+    created_in_crm_at = models.DateTimeField(auto_now_add=True)
+    updated_in_crm_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class CustomerQuerySet(models.QuerySet):
+    def active(self) -> CustomerQuerySet:
+        """Customers who have not been erased."""
+        return self.filter(is_erased=False)
+
+
+class Customer(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code.")
+    signed_up_at = models.DateTimeField(validators=[validate_not_in_future])
+    marketing_consent = models.BooleanField(default=False)
+    is_erased = models.BooleanField(default=False, help_text="Personal fields removed on request.")
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-signed_up_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Customer'} ({self.external_id})"
+
+    def clean(self) -> None:
+        if self.country:
+            self.country = self.country.upper()
+            if len(self.country) != 2 or not self.country.isalpha():
+                raise ValidationError({"country": "Use a two-letter ISO 3166-1 code."})
+
+
+class Order(TimeStamped):
+    class Status(models.TextChoices):
+        PLACED = "placed"
+        DELIVERED = "delivered"
+        RETURNED = "returned"
+        CANCELLED = "cancelled"
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    placed_at = models.DateTimeField(validators=[validate_not_in_future])
+    total = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(max_length=3, default="EUR")
+    item_count = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLACED)
+    delivered_at = models.DateTimeField(null=True, blank=True, validators=[validate_not_in_future])
+    promised_delivery_date = models.DateField(null=True, blank=True)
+    coupon_code = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+        indexes = [models.Index(fields=["customer", "placed_at"], name="order_customer_time")]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    def clean(self) -> None:
+        if self.currency:
+            self.currency = self.currency.upper()
+        if self.delivered_at and self.placed_at and self.delivered_at < self.placed_at:
+            raise ValidationError({"delivered_at": "Delivered before it was placed."})
+
+    @property
+    def is_late(self) -> bool | None:
+        """Whether delivery missed its promised date; None when either date is unknown."""
+        if not self.promised_delivery_date or not self.delivered_at:
+            return None
+        return timezone.localdate(self.delivered_at) > self.promised_delivery_date
+
+
+class Event(models.Model):
+    class Kind(models.TextChoices):
+        VISIT = "visit"
+        PRODUCT_VIEW = "product_view"
+        ADD_TO_CART = "add_to_cart"
+        SEARCH = "search"
+        WISHLIST = "wishlist"
+        LOGIN = "login"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    occurred_at = models.DateTimeField(validators=[validate_not_in_future])
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [
+            # The natural key, and the index for per-customer, per-kind time-range
+            # aggregation over tens of millions of rows (customer first, then kind, then time).
+            models.UniqueConstraint(
+                fields=["customer", "kind", "occurred_at"], name="event_natural_key"
+            ),
+        ]
+        indexes = [
+            # Per-customer time ranges across all kinds ("days since last visit").
+            models.Index(fields=["customer", "occurred_at"], name="event_customer_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Review(TimeStamped):
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="reviews")
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews"
+    )
+    product_ref = models.CharField("product reference", max_length=100, blank=True)
+    rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    title = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True, validators=[validate_text_length])
+    created_at = models.DateTimeField(validators=[validate_not_in_future])
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "created_at"], name="review_customer_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_to_5"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}★ {self.title or self.external_id}"
+
+    def clean(self) -> None:
+        if self.order_id and self.customer_id and self.order.customer_id != self.customer_id:
+            raise ValidationError({"order": "That order belongs to another customer."})
+
+    @property
+    def text(self) -> str:
+        """The customer text scored for this review: title and body."""
+        return "\n".join(part for part in (self.title.strip(), self.body.strip()) if part)
+
+
+class Ticket(TimeStamped):
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        CHAT = "chat"
+        PHONE = "phone"
+        WEB = "web"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        PENDING = "pending"
+        SOLVED = "solved"
+        CLOSED = "closed"
+
+    class Priority(models.IntegerChoices):
+        LOW = 1
+        NORMAL = 2
+        HIGH = 3
+        URGENT = 4
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tickets")
+    subject = models.CharField(max_length=300)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    opened_at = models.DateTimeField(validators=[validate_not_in_future])
+    solved_at = models.DateTimeField(null=True, blank=True, validators=[validate_not_in_future])
+    reopened_count = models.PositiveIntegerField(
+        default=0, help_text="Times the ticket went from solved/closed back to open or pending."
+    )
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+
+    CLOSED_STATUSES = (Status.SOLVED, Status.CLOSED)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [
+            models.Index(fields=["customer", "opened_at"], name="ticket_customer_time"),
+            models.Index(fields=["status", "priority"], name="ticket_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.external_id})"
+
+    def clean(self) -> None:
+        if self.solved_at and self.opened_at and self.solved_at < self.opened_at:
+            raise ValidationError({"solved_at": "Solved before it was opened."})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in self.CLOSED_STATUSES
+
+
+class TicketMessage(TimeStamped):
+    class Author(models.TextChoices):
+        CUSTOMER = "customer"
+        AGENT = "agent"
+
+    external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    author_kind = models.CharField(max_length=8, choices=Author.choices, default=Author.CUSTOMER)
+    author_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_messages",
+    )
+    body = models.TextField(blank=True, validators=[validate_text_length])
+    created_at = models.DateTimeField(validators=[validate_not_in_future])
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="message_ticket_time")]
+
+    def __str__(self) -> str:
+        return f"{self.author_kind} message on {self.ticket_id}"
+
+    @property
+    def text(self) -> str:
+        return self.body.strip()
+
+
+def text_digest(text: str) -> str:
+    """The content hash a score is tied to: an edited text is a new text to score."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CustomerText(models.Model):
+    """One piece of customer-written text that the sentiment pipeline scores.
+
+    Exactly one of `review` / `message` is set. `content_hash` changes when the text is
+    edited, which is how the pipeline knows an old score no longer applies.
+    """
+
+    class Source(models.TextChoices):
+        REVIEW = "review"
+        TICKET_MESSAGE = "ticket_message"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="texts")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    review = models.OneToOneField(
+        Review, on_delete=models.CASCADE, null=True, blank=True, related_name="customer_text"
+    )
+    message = models.OneToOneField(
+        TicketMessage,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="customer_text",
+    )
+    written_at = models.DateTimeField()
+    content_hash = models.CharField(max_length=64)
+    is_empty = models.BooleanField(default=False, help_text="Nothing to score: blank text.")
+
+    class Meta:
+        ordering = ["-written_at"]
+        indexes = [models.Index(fields=["customer", "written_at"], name="text_customer_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(source="review", review__isnull=False, message__isnull=True)
+                    | Q(source="ticket_message", review__isnull=True, message__isnull=False)
+                ),
+                name="text_has_exactly_one_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} text #{self.pk}"
+
+    @property
+    def text(self) -> str:
+        """The text itself, read from its source (select_related review and message)."""
+        if self.review_id:
+            return self.review.text
+        return self.message.text

@@ -1,0 +1,117 @@
+"""Writes to the CRM. Every function is atomic and validates with full_clean() before saving.
+
+Records the shop sends are upserted on their `external_id`: the first call creates, any
+later call with the same id updates the fields it names and leaves the others alone.
+Saving a review or a customer message announces its text to the pipeline after commit
+(see crm.receivers), whichever function saved it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+
+from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _upsert(model: type[M], *, external_id: str, fields: Mapping[str, Any]) -> tuple[M, bool]:
+    """Create the record or update the named fields of the existing one.
+
+    Concurrent first writes of the same id race on the unique constraint; the loser's
+    IntegrityError turns into an update of the winner's row, so both calls succeed.
+    """
+    with transaction.atomic():
+        instance = model._default_manager.select_for_update().filter(external_id=external_id).first()
+        if instance is None:
+            instance = model(external_id=external_id, **fields)
+            instance.full_clean()
+            try:
+                with transaction.atomic():
+                    instance.save(force_insert=True)
+                return instance, True
+            except IntegrityError:
+                instance = model._default_manager.select_for_update().get(external_id=external_id)
+        changed = [name for name, value in fields.items() if getattr(instance, name) != value]
+        for name in changed:
+            setattr(instance, name, fields[name])
+        instance.full_clean()
+        if changed:
+            # Field names may be FK names like "customer"; update_fields wants attnames too.
+            instance.save(update_fields=[*changed, "updated_in_crm_at"])
+        return instance, False
+
+
+def customer_upsert(*, external_id: str, **fields: Any) -> tuple[Customer, bool]:
+    """Create or update a customer; returns (customer, created)."""
+    return _upsert(Customer, external_id=external_id, fields=fields)
+
+
+def order_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Order, bool]:
+    """Create or update an order of `customer`; returns (order, created)."""
+    return _upsert(Order, external_id=external_id, fields={"customer": customer, **fields})
+
+
+def review_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Review, bool]:
+    """Create or update a review; its text is scored after commit if new or changed."""
+    return _upsert(Review, external_id=external_id, fields={"customer": customer, **fields})
+
+
+def ticket_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Ticket, bool]:
+    """Create or update a ticket, counting a move from solved/closed back to open as a reopen."""
+    with transaction.atomic():
+        previous_status = (
+            Ticket.objects.select_for_update()
+            .filter(external_id=external_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        new_status = fields.get("status")
+        if (
+            previous_status in Ticket.CLOSED_STATUSES
+            and new_status is not None
+            and new_status not in Ticket.CLOSED_STATUSES
+        ):
+            current = Ticket.objects.get(external_id=external_id).reopened_count
+            fields = {**fields, "reopened_count": current + 1, "solved_at": None}
+        return _upsert(Ticket, external_id=external_id, fields={"customer": customer, **fields})
+
+
+def ticket_message_upsert(
+    *, external_id: str, ticket: Ticket, **fields: Any
+) -> tuple[TicketMessage, bool]:
+    """Create or update a ticket message; customer-authored ones are scored after commit."""
+    return _upsert(TicketMessage, external_id=external_id, fields={"ticket": ticket, **fields})
+
+
+def events_upsert(*, events: Sequence[Event]) -> int:
+    """Store a batch of events all-or-nothing; an event already stored updates its payload.
+
+    Each event is validated first; the first invalid one raises ValidationError with
+    `error_dict` keyed by its index in the batch, and nothing is written.
+    """
+    errors: dict[str, Any] = {}
+    for index, event in enumerate(events):
+        try:
+            event.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            errors[str(index)] = exc.message_dict
+    if errors:
+        raise ValidationError(errors)
+    # Within one batch, a repeated natural key keeps the later event (what the shop sent last).
+    unique: dict[tuple, Event] = {}
+    for event in events:
+        unique[(event.customer_id, event.kind, event.occurred_at)] = event
+    with transaction.atomic():
+        Event.objects.bulk_create(
+            list(unique.values()),
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["customer", "kind", "occurred_at"],
+            update_fields=["payload"],
+        )
+    return len(unique)

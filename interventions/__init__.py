@@ -1,0 +1,1 @@
+"""Retention interventions: marketing rules, the decision engine, actions and their outcomes."""

@@ -1,0 +1,99 @@
+"""One factory per model (factory_boy). Times are aware and in the past."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage
+
+
+def days_ago(days: float) -> object:
+    return timezone.now() - timedelta(days=days)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    external_id = factory.Sequence(lambda n: f"C{n:06d}")
+    name = factory.Faker("name")
+    email = factory.LazyAttribute(lambda o: f"{o.external_id.lower()}@example.com")
+    country = "DE"
+    signed_up_at = factory.LazyFunction(lambda: days_ago(400))
+    marketing_consent = True
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    external_id = factory.Sequence(lambda n: f"O{n:07d}")
+    customer = factory.SubFactory(CustomerFactory)
+    placed_at = factory.LazyFunction(lambda: days_ago(30))
+    total = Decimal("49.90")
+    currency = "EUR"
+    item_count = 2
+    status = Order.Status.DELIVERED
+    delivered_at = factory.LazyAttribute(lambda o: o.placed_at + timedelta(days=3))
+    promised_delivery_date = factory.LazyAttribute(lambda o: (o.placed_at + timedelta(days=4)).date())
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = Event.Kind.VISIT
+    occurred_at = factory.Sequence(lambda n: days_ago(10) + timedelta(seconds=n))
+    payload = factory.LazyFunction(dict)
+
+
+class ReviewFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Review
+
+    external_id = factory.Sequence(lambda n: f"R{n:07d}")
+    customer = factory.SubFactory(CustomerFactory)
+    product_ref = "SKU-1"
+    rating = 5
+    title = "Lovely"
+    body = "The dress fits perfectly and arrived quickly. Great quality."
+    created_at = factory.LazyFunction(lambda: days_ago(5))
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    external_id = factory.Sequence(lambda n: f"T{n:07d}")
+    customer = factory.SubFactory(CustomerFactory)
+    subject = "Where is my parcel?"
+    channel = Ticket.Channel.EMAIL
+    status = Ticket.Status.OPEN
+    opened_at = factory.LazyFunction(lambda: days_ago(3))
+
+
+class TicketMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketMessage
+
+    external_id = factory.Sequence(lambda n: f"M{n:07d}")
+    ticket = factory.SubFactory(TicketFactory)
+    author_kind = TicketMessage.Author.CUSTOMER
+    body = "My parcel is two weeks late and nobody answers my emails. Very disappointed."
+    created_at = factory.LazyFunction(lambda: days_ago(2))
