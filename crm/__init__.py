@@ -1,1 +1,1 @@
-"""Customers, orders, behaviour events, reviews and tickets: the shop's facts and their ingestion."""
+"""Customers, orders, events, reviews and tickets: the shop's facts and their ingestion."""

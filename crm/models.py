@@ -30,7 +30,7 @@ def new_external_id() -> str:
     return f"crm-{uuid.uuid4().hex[:16]}"
 
 
-def validate_not_in_future(value):  # noqa: ANN001, ANN201 - Django validator signature
+def validate_not_in_future(value: object) -> None:
     """Refuse timestamps more than a day ahead: a clock or parsing error, not a fact."""
     if value is None:
         return

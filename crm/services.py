@@ -26,7 +26,9 @@ def _upsert(model: type[M], *, external_id: str, fields: Mapping[str, Any]) -> t
     IntegrityError turns into an update of the winner's row, so both calls succeed.
     """
     with transaction.atomic():
-        instance = model._default_manager.select_for_update().filter(external_id=external_id).first()
+        instance = (
+            model._default_manager.select_for_update().filter(external_id=external_id).first()
+        )
         if instance is None:
             instance = model(external_id=external_id, **fields)
             instance.full_clean()

@@ -24,9 +24,7 @@ def sync_review_texts(reviews: Sequence[Review]) -> list[int]:
             "id", "review_id", "content_hash", "written_at", "customer_id"
         )
     }
-    rows = [
-        (review.pk, review.customer_id, review.created_at, review.text) for review in reviews
-    ]
+    rows = [(review.pk, review.customer_id, review.created_at, review.text) for review in reviews]
     return _sync(rows, existing, CustomerText.Source.REVIEW, "review_id")
 
 

@@ -50,7 +50,9 @@ class OrderFactory(factory.django.DjangoModelFactory):
     item_count = 2
     status = Order.Status.DELIVERED
     delivered_at = factory.LazyAttribute(lambda o: o.placed_at + timedelta(days=3))
-    promised_delivery_date = factory.LazyAttribute(lambda o: (o.placed_at + timedelta(days=4)).date())
+    promised_delivery_date = factory.LazyAttribute(
+        lambda o: (o.placed_at + timedelta(days=4)).date()
+    )
 
 
 class EventFactory(factory.django.DjangoModelFactory):

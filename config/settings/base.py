@@ -144,7 +144,9 @@ CRM_DEFAULT_CURRENCY = env_str("CRM_DEFAULT_CURRENCY", "EUR")
 CRM_MAX_EVENTS_PER_REQUEST = 1_000
 # Where generate_demo writes its hidden ground truth: a file, never a table the
 # product's features could read.
-CRM_DEMO_TRUTH_PATH = Path(env_str("CRM_DEMO_TRUTH_PATH", str(VAR_DIR / "demo" / "ground_truth.csv")))
+CRM_DEMO_TRUTH_PATH = Path(
+    env_str("CRM_DEMO_TRUTH_PATH", str(VAR_DIR / "demo" / "ground_truth.csv"))
+)
 
 # --- Sentiment ----------------------------------------------------------------------------
 SENTIMENT_ANALYZERS = env_list("SENTIMENT_ANALYZERS", ["vader"])
@@ -158,7 +160,10 @@ REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"socket_connect_timeout": 3, "visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "socket_connect_timeout": 3,
+        "visibility_timeout": 3600,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -182,7 +187,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish must not hang a web request when the broker is down: the database keeps
 # the work and the sweeper enqueues it later.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sentiment-sweep-unscored": {

@@ -1,9 +1,9 @@
 """Production: refuses to start without its secrets and servers."""
 
-from config.settings.base import *  # noqa: F403
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_list, env_str
+from config.settings.base import *  # noqa: F403
 
 SECRET_KEY = env_str("SECRET_KEY", required=True)
 if not env_str("DATABASE_URL"):
