@@ -1,0 +1,1 @@
+"""Sentiment of customer texts: analyzers, one score row per (text, analyzer, version), tasks."""

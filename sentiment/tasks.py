@@ -1,0 +1,36 @@
+"""Celery tasks of the sentiment pipeline. Each is safe to run twice (see its docstring)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from sentiment import services
+
+
+@shared_task(
+    name="sentiment.score_texts",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=6,
+)
+def score_texts(text_ids: list[int]) -> int:
+    """Score a batch of CustomerText ids with every enabled analyzer.
+
+    Idempotent: only texts without a current score are computed, backed by the unique
+    (text, analyzer, version) constraint; ids that no longer exist are skipped. Hence
+    late acknowledgement: a batch redelivered after a worker dies is finished, not doubled.
+    """
+    return services.texts_score(text_ids=text_ids)
+
+
+@shared_task(name="sentiment.sweep_unscored")
+def sweep_unscored() -> int:
+    """Enqueue every text still missing a score (saved while the broker was down, say).
+
+    Idempotent: it only reads and enqueues; duplicate enqueues are no-ops when scored.
+    """
+    return services.unscored_enqueue()

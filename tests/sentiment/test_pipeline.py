@@ -1,0 +1,142 @@
+"""The scoring pipeline from a saved text to its stored score (without a worker process)."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from kombu.exceptions import OperationalError as BrokerError
+
+from crm.models import CustomerText, TicketMessage
+from crm.services import review_upsert
+from sentiment.analyzers import get_analyzer
+from sentiment.models import SentimentScore
+from sentiment.services import texts_score, unscored_enqueue
+from tests.factories import CustomerFactory, ReviewFactory, TicketMessageFactory, days_ago
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent_batches() -> mock.MagicMock:
+    """Record what would be published to the broker instead of publishing it."""
+    with mock.patch("sentiment.tasks.score_texts.apply_async") as apply_async:
+        yield apply_async
+
+
+def batches_of(apply_async: mock.MagicMock) -> list[list[int]]:
+    return [call.kwargs["args"][0] for call in apply_async.call_args_list]
+
+
+def test_vader_reads_an_angry_review_as_negative_and_a_happy_one_as_positive() -> None:
+    vader = get_analyzer("vader")
+    angry, happy = vader.analyze_many(
+        ["Terrible quality, it fell apart after one wash. Awful.", "I love it, great fit!"]
+    )
+    assert angry.label == "negative" and angry.score < -0.5
+    assert happy.label == "positive" and happy.score > 0.5
+    assert vader.version.startswith("nltk-")
+
+
+def test_scoring_a_text_stores_one_row_and_scoring_it_again_changes_nothing() -> None:
+    review = ReviewFactory(title="Awful", body="The zip broke on day one. Very disappointed.")
+    text = review.customer_text
+
+    assert texts_score(text_ids=[text.pk]) == 1
+    first = SentimentScore.objects.get(text=text)
+    assert texts_score(text_ids=[text.pk]) == 0
+
+    again = SentimentScore.objects.get(text=text)
+    assert (again.pk, again.scored_at, again.label) == (first.pk, first.scored_at, "negative")
+    assert first.analyzer == "vader" and first.content_hash == text.content_hash
+
+
+def test_empty_review_text_is_marked_nothing_to_score_not_neutral() -> None:
+    review = ReviewFactory(title="", body="   ")
+    text = review.customer_text
+    assert text.is_empty
+
+    texts_score(text_ids=[text.pk])
+
+    score = SentimentScore.objects.get(text=text)
+    assert score.label == SentimentScore.Label.EMPTY
+    assert score.score is None
+    assert score.get_label_display() == "nothing to score"
+
+
+def test_an_edited_review_is_rescored_in_place() -> None:
+    """GIVEN a scored positive review WHEN the shop sends an angry edit THEN the one row flips."""
+    review = ReviewFactory(title="Great", body="Lovely fabric, fits well.")
+    texts_score(text_ids=[review.customer_text.pk])
+
+    review_upsert(
+        external_id=review.external_id,
+        customer=review.customer,
+        rating=1,
+        title="Changed my mind",
+        body="It shrank in the wash and customer service ignored me. Horrible.",
+        created_at=review.created_at,
+    )
+    texts_score(text_ids=[review.customer_text.pk])
+
+    scores = SentimentScore.objects.filter(text__review=review)
+    assert scores.count() == 1
+    assert scores.get().label == "negative"
+
+
+def test_ids_of_deleted_texts_are_skipped_quietly() -> None:
+    assert texts_score(text_ids=[987654]) == 0
+
+
+def test_agent_messages_are_stored_but_never_scored() -> None:
+    message = TicketMessageFactory(
+        author_kind=TicketMessage.Author.AGENT, body="Sorry to hear that, we refund you."
+    )
+    assert not CustomerText.objects.filter(message=message).exists()
+
+
+def test_saving_a_review_queues_its_text_after_commit(
+    django_capture_on_commit_callbacks, sent_batches: mock.MagicMock
+) -> None:
+    customer = CustomerFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        review, _ = review_upsert(
+            external_id="R-1", customer=customer, rating=2, body="Late again.",
+            created_at=days_ago(1),
+        )  # fmt: skip
+        assert sent_batches.call_count == 0  # nothing leaves before the commit
+    for callback in callbacks:
+        callback()
+
+    assert batches_of(sent_batches) == [[review.customer_text.pk]]
+
+
+def test_a_broker_outage_loses_no_text_the_sweeper_queues_it_later(
+    django_capture_on_commit_callbacks, sent_batches: mock.MagicMock, caplog
+) -> None:
+    """GIVEN the broker refuses the publish WHEN a review is saved
+    THEN the save succeeds, a warning is logged, and the sweeper queues the text later."""
+    sent_batches.side_effect = BrokerError("connection refused")
+    with django_capture_on_commit_callbacks(execute=True):
+        review = ReviewFactory(body="Where is my parcel?")
+    assert "left for the sweeper" in caplog.text
+
+    sent_batches.side_effect = None
+    sent_batches.reset_mock()
+    assert unscored_enqueue() == 1
+    assert batches_of(sent_batches) == [[review.customer_text.pk]]
+
+
+def test_the_sweeper_queues_in_batches_of_64_and_skips_scored_texts(
+    sent_batches: mock.MagicMock,
+) -> None:
+    customer = CustomerFactory()
+    reviews = ReviewFactory.create_batch(131, customer=customer)
+    texts_score(text_ids=[reviews[0].customer_text.pk])
+
+    queued = unscored_enqueue()
+
+    assert queued == 130
+    assert [len(batch) for batch in batches_of(sent_batches)] == [64, 64, 2]
+    queued_ids = [text_id for batch in batches_of(sent_batches) for text_id in batch]
+    assert reviews[0].customer_text.pk not in queued_ids
