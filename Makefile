@@ -1,0 +1,50 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create .venv and install everything on first use (again when requirements change).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+DEMO_CUSTOMERS ?= 2000
+DEMO_ADDR ?= 127.0.0.1:8000
+
+.PHONY: install demo test lint worker benchmarks clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel
+	# The CPU build of torch, first: a bare `torch` from another package would pull CUDA.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Runs the product with demo data: web server + a real Celery worker (with beat).
+# Ctrl-C stops everything it started.
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_setup --customers $(DEMO_CUSTOMERS)
+	@trap 'kill 0' INT TERM; \
+	$(VENV)/bin/celery -A config worker --beat --concurrency 2 --loglevel INFO & \
+	$(PY) manage.py runserver --noreload $(DEMO_ADDR) & \
+	wait
+
+worker: install
+	$(VENV)/bin/celery -A config worker --beat --loglevel INFO
+
+benchmarks: install
+	$(PY) benchmarks/demo_generation.py --customers 100000
+	$(PY) benchmarks/import_orders.py --rows 1000000
+
+clean:
+	rm -rf var staticfiles

@@ -1,0 +1,45 @@
+"""Prepare the demo: an admin user with known credentials and generated shop data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from crm.models import Customer
+
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "retention-demo"  # noqa: S105 - a local demo's documented login
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin user and, if the database has no customers, demo data."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--customers", type=int, default=2000)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+
+    def handle(self, *args: Any, customers: int, seed: int, addr: str, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("demo_setup creates a user with a published password: DEBUG only.")
+        user, _ = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"email": "admin@example.com"}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        if Customer.objects.exists():
+            self.stdout.write("Demo data already present; keeping it.")
+        else:
+            call_command("generate_demo", customers=customers, seed=seed, stdout=self.stdout)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nDemo ready. Admin: http://{addr}/admin/  user: {DEMO_USERNAME}  "
+                f"password: {DEMO_PASSWORD}\nAPI docs: http://{addr}/api/docs/\n"
+                "The worker scores the demo's texts in the background; Ctrl-C stops everything."
+            )
+        )
