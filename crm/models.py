@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -30,15 +30,13 @@ def new_external_id() -> str:
     return f"crm-{uuid.uuid4().hex[:16]}"
 
 
-def validate_not_in_future(value: object) -> None:
+def validate_not_in_future(value: date | datetime | None) -> None:
     """Refuse timestamps more than a day ahead: a clock or parsing error, not a fact."""
     if value is None:
         return
     limit = timezone.now() + timedelta(days=1)
-    if hasattr(value, "hour"):
-        if value > limit:
-            raise ValidationError("Lies more than a day in the future.", code="future")
-    elif value > limit.date():
+    too_late = value > limit if isinstance(value, datetime) else value > limit.date()
+    if too_late:
         raise ValidationError("Lies more than a day in the future.", code="future")
 
 
@@ -190,7 +188,7 @@ class Review(TimeStamped):
         return f"{self.rating}★ {self.title or self.external_id}"
 
     def clean(self) -> None:
-        if self.order_id and self.customer_id and self.order.customer_id != self.customer_id:
+        if self.order and self.customer_id and self.order.customer_id != self.customer_id:
             raise ValidationError({"order": "That order belongs to another customer."})
 
     @property
@@ -339,6 +337,8 @@ class CustomerText(models.Model):
     @property
     def text(self) -> str:
         """The text itself, read from its source (select_related review and message)."""
-        if self.review_id:
+        if self.review is not None:
             return self.review.text
-        return self.message.text
+        if self.message is not None:
+            return self.message.text
+        return ""  # unreachable: the check constraint requires one source

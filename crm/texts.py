@@ -8,7 +8,9 @@ and they are announced to the pipeline once the surrounding transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 
@@ -52,8 +54,8 @@ def sync_message_texts(messages: Sequence[TicketMessage]) -> list[int]:
 
 
 def _sync(
-    rows: Iterable[tuple[int, int, object, str]],
-    existing: dict[int, dict],
+    rows: Iterable[tuple[int, int, datetime, str]],
+    existing: Mapping[int, Mapping[str, Any]],
     source: str,
     source_field: str,
 ) -> list[int]:

@@ -84,7 +84,7 @@ def scoring_enqueue(*, text_ids: Sequence[int]) -> int:
     for start in range(0, len(ids), size):
         batch = ids[start : start + size]
         try:
-            score_texts.apply_async(args=[batch])
+            score_texts.apply_async(args=(batch,))
         except BrokerError as exc:
             logger.warning(
                 "Broker unreachable (%s); %d texts left for the sweeper.", exc, len(ids) - start

@@ -15,7 +15,7 @@ import dj_database_url
 from config.env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(env_str("CRM_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env_str("CRM_VAR_DIR") or BASE_DIR / "var")
 
 SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-key-change-me")
 DEBUG = env_bool("DEBUG", False)
@@ -77,9 +77,7 @@ def database_config(url: str | None, sqlite_path: Path) -> dict:
     can write concurrently without "database is locked" errors on upgrade from read to write.
     """
     if url:
-        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-        config.setdefault("OPTIONS", {})
-        return config
+        return dict(dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60)))
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(sqlite_path),
@@ -144,9 +142,7 @@ CRM_DEFAULT_CURRENCY = env_str("CRM_DEFAULT_CURRENCY", "EUR")
 CRM_MAX_EVENTS_PER_REQUEST = 1_000
 # Where generate_demo writes its hidden ground truth: a file, never a table the
 # product's features could read.
-CRM_DEMO_TRUTH_PATH = Path(
-    env_str("CRM_DEMO_TRUTH_PATH", str(VAR_DIR / "demo" / "ground_truth.csv"))
-)
+CRM_DEMO_TRUTH_PATH = Path(env_str("CRM_DEMO_TRUTH_PATH") or VAR_DIR / "demo" / "ground_truth.csv")
 
 # --- Sentiment ----------------------------------------------------------------------------
 SENTIMENT_ANALYZERS = env_list("SENTIMENT_ANALYZERS", ["vader"])

@@ -25,7 +25,7 @@ def sent_batches() -> mock.MagicMock:
 
 
 def batches_of(apply_async: mock.MagicMock) -> list[list[int]]:
-    return [call.kwargs["args"][0] for call in apply_async.call_args_list]
+    return [list(call.kwargs["args"][0]) for call in apply_async.call_args_list]
 
 
 def test_vader_reads_an_angry_review_as_negative_and_a_happy_one_as_positive() -> None:
