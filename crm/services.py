@@ -31,7 +31,9 @@ def _upsert(model: type[M], *, external_id: str, fields: Mapping[str, Any]) -> t
         )
         if instance is None:
             instance = model(external_id=external_id, **fields)
-            instance.full_clean()
+            # Uniqueness is left to the database: a check here would race with a
+            # concurrent create and answer 400 where the IntegrityError path updates.
+            instance.full_clean(validate_unique=False)
             try:
                 with transaction.atomic():
                     instance.save(force_insert=True)
@@ -93,15 +95,24 @@ def ticket_message_upsert(
 def events_upsert(*, events: Sequence[Event]) -> int:
     """Store a batch of events all-or-nothing; an event already stored updates its payload.
 
-    Each event is validated first; the first invalid one raises ValidationError with
-    `error_dict` keyed by its index in the batch, and nothing is written.
+    Callers resolve each event's customer (one query per batch, not per event), so the
+    customer is not looked up again here. Each event is validated first; if any is invalid,
+    ValidationError is raised with errors keyed by the index in the batch, and nothing is
+    written.
     """
     errors: dict[str, Any] = {}
     for index, event in enumerate(events):
         try:
-            event.full_clean(validate_unique=False, validate_constraints=False)
+            event.full_clean(
+                exclude=["customer"], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:
-            errors[str(index)] = exc.message_dict
+            # ValidationError cannot nest a dict in a dict: name the field in each message.
+            errors[str(index)] = [
+                f"{field}: {message}"
+                for field, messages in exc.message_dict.items()
+                for message in messages
+            ]
     if errors:
         raise ValidationError(errors)
     # Within one batch, a repeated natural key keeps the later event (what the shop sent last).

@@ -6,3 +6,4 @@ from config.settings.base import VAR_DIR, env_bool
 DEBUG = env_bool("DEBUG", True)
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "staticfiles").mkdir(exist_ok=True)  # WhiteNoise warns on a missing STATIC_ROOT
