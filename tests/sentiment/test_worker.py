@@ -1,32 +1,69 @@
-"""End to end with a real `celery worker` process on the configured broker and database."""
+"""End to end with a real `celery worker` process on the configured broker and database.
+
+In CI that is Redis and PostgreSQL; with no environment, the filesystem broker and SQLite.
+"""
 
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from crm.services import review_upsert
 from sentiment.models import SentimentScore
 from tests.conftest import wait_for
-from tests.factories import CustomerFactory, days_ago
+from tests.factories import CustomerFactory, UserFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_saved_review_is_scored_by_a_real_worker(celery_worker_process) -> None:
-    """GIVEN a running worker WHEN a review is saved THEN its VADER score lands in the database."""
-    customer = CustomerFactory()
-    with transaction.atomic():
-        review, _ = review_upsert(
-            external_id="R-worker-1",
-            customer=customer,
-            rating=1,
-            title="Never again",
-            body="The parcel arrived broken and support was rude. Terrible experience.",
-            created_at=days_ago(1),
+@pytest.fixture
+def integration_client() -> APIClient:
+    user = UserFactory(is_superuser=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_a_review_posted_to_the_api_is_scored_by_a_real_worker(
+    celery_worker_process, integration_client: APIClient
+) -> None:
+    """GIVEN a running worker WHEN a review and an empty one arrive through the API
+    THEN the VADER score of the first, and 'nothing to score' for the second, land in the DB."""
+    CustomerFactory(external_id="C-WORKER")
+    angry = integration_client.post(
+        "/api/reviews/",
+        {
+            "external_id": "R-worker-1",
+            "customer": "C-WORKER",
+            "rating": 1,
+            "title": "Never again",
+            "body": "The parcel arrived broken and support was rude. Terrible experience.",
+            "created_at": "2026-01-05T10:00:00Z",
+        },
+        format="json",
+    )
+    empty = integration_client.post(
+        "/api/reviews/",
+        {"external_id": "R-worker-2", "customer": "C-WORKER", "rating": 4, "body": "",
+         "created_at": "2026-01-05T11:00:00Z"},
+        format="json",
+    )  # fmt: skip
+    assert (angry.status_code, empty.status_code) == (201, 201)
+
+    scores = wait_for(
+        lambda: (
+            list(
+                SentimentScore.objects.filter(text__review__customer__external_id="C-WORKER")
+                .order_by("text__review__external_id")
+                .values_list("text__review__external_id", "analyzer", "label", "score")
+            )
+            if SentimentScore.objects.count() == 2
+            else None
         )
+    )
 
-    landed = wait_for(lambda: SentimentScore.objects.filter(text__review=review).first())
-
-    assert landed, "the worker did not store a score within 60 s"
-    assert landed.analyzer == "vader" and landed.label == "negative"
+    assert scores, "the worker did not store both scores within 60 s"
+    (first_id, analyzer, label, score), second = scores
+    assert (first_id, analyzer, label) == ("R-worker-1", "vader", "negative")
+    assert score < -0.5
+    assert second == ("R-worker-2", "vader", "empty", None)
