@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -88,6 +88,23 @@ class Customer(TimeStamped):
                 raise ValidationError({"country": "Use a two-letter ISO 3166-1 code."})
 
 
+class OrderQuerySet(models.QuerySet):
+    """Delivery lateness as a query, the same rule as Order.is_late (in local dates)."""
+
+    _known = Q(delivered_at__isnull=False, promised_delivery_date__isnull=False)
+    # __date converts with the current time zone, like timezone.localdate in is_late.
+    _late = Q(delivered_at__date__gt=F("promised_delivery_date"))
+
+    def late(self) -> OrderQuerySet:
+        return self.filter(self._known & self._late)
+
+    def on_time(self) -> OrderQuerySet:
+        return self.filter(self._known & ~self._late)
+
+    def lateness_unknown(self) -> OrderQuerySet:
+        return self.exclude(self._known)
+
+
 class Order(TimeStamped):
     class Status(models.TextChoices):
         PLACED = "placed"
@@ -107,6 +124,8 @@ class Order(TimeStamped):
     delivered_at = models.DateTimeField(null=True, blank=True, validators=[validate_not_in_future])
     promised_delivery_date = models.DateField(null=True, blank=True)
     coupon_code = models.CharField(max_length=40, blank=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-placed_at"]
@@ -155,6 +174,8 @@ class Event(models.Model):
         indexes = [
             # Per-customer time ranges across all kinds ("days since last visit").
             models.Index(fields=["customer", "occurred_at"], name="event_customer_time"),
+            # Newest-first lists and date drill-down across all customers (admin, API).
+            models.Index(fields=["occurred_at"], name="event_time"),
         ]
 
     def __str__(self) -> str:
@@ -254,6 +275,18 @@ class Ticket(TimeStamped):
     @property
     def is_open(self) -> bool:
         return self.status not in self.CLOSED_STATUSES
+
+    def note_status_change(self, previous_status: str | None) -> list[str]:
+        """Count a move from solved/closed back to open or pending as a reopen.
+
+        Call before saving, with the status the row had; returns the fields it changed so
+        the caller can add them to update_fields.
+        """
+        if previous_status in self.CLOSED_STATUSES and self.status not in self.CLOSED_STATUSES:
+            self.reopened_count += 1
+            self.solved_at = None
+            return ["reopened_count", "solved_at"]
+        return []
 
 
 class TicketMessage(TimeStamped):

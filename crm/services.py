@@ -68,20 +68,12 @@ def review_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tup
 def ticket_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Ticket, bool]:
     """Create or update a ticket, counting a move from solved/closed back to open as a reopen."""
     with transaction.atomic():
-        previous_status = (
-            Ticket.objects.select_for_update()
-            .filter(external_id=external_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        new_status = fields.get("status")
-        if (
-            previous_status in Ticket.CLOSED_STATUSES
-            and new_status is not None
-            and new_status not in Ticket.CLOSED_STATUSES
-        ):
-            current = Ticket.objects.get(external_id=external_id).reopened_count
-            fields = {**fields, "reopened_count": current + 1, "solved_at": None}
+        existing = Ticket.objects.select_for_update().filter(external_id=external_id).first()
+        if existing is not None and "status" in fields:
+            previous = existing.status
+            existing.status = fields["status"]
+            for name in existing.note_status_change(previous):
+                fields = {**fields, name: getattr(existing, name)}
         return _upsert(Ticket, external_id=external_id, fields={"customer": customer, **fields})
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,7 +16,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from crm.models import Customer, CustomerText, Event, Order, Review, Ticket, TicketMessage
-from crm.services import events_upsert
 from tests.factories import (
     CustomerFactory,
     EventFactory,
@@ -641,23 +639,6 @@ def test_the_events_list_pages_by_cursor_without_counting_the_table(reader: APIC
     assert "count" not in first
     assert len(first["results"]) == 100 and len(second["results"]) == 50
     assert second["next"] is None
-
-
-def test_events_upsert_reports_an_invalid_event_by_index_and_stores_nothing() -> None:
-    """The service-level check behind the API's own (a backstop for other callers)."""
-    customer = CustomerFactory()
-    good = Event(customer=customer, kind="visit", occurred_at=days_ago(1))
-    bad = Event(customer=customer, kind="teleport", occurred_at=days_ago(1))
-
-    with pytest.raises(DjangoValidationError) as raised:
-        events_upsert(events=[good, bad])
-
-    assert list(raised.value.message_dict) == ["1"]
-    assert raised.value.message_dict["1"][0].startswith("kind: ")
-    assert not Event.objects.exists()
-
-
-# --- Lists, filters, schema -----------------------------------------------------------------
 
 
 def test_orders_filter_by_customer_external_id_and_status(reader: APIClient) -> None:
