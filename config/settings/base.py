@@ -168,6 +168,8 @@ else:
         "processed_folder": str(CELERY_FILESYSTEM_DIR / "processed"),
         "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
         "store_processed": False,
+        # The filesystem transport polls; the default second would cap it near 1 batch/s.
+        "polling_interval": 0.1,
     }
     # The filesystem transport needs its folders before the first publish.
     for _folder in ("queue", "processed", "control"):
