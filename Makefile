@@ -34,7 +34,7 @@ test: lint
 # Ctrl-C stops everything it started.
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_setup --customers $(DEMO_CUSTOMERS)
+	$(PY) manage.py demo_setup --customers $(DEMO_CUSTOMERS) --addr $(DEMO_ADDR)
 	@trap 'kill 0' INT TERM; \
 	$(VENV)/bin/celery -A config worker --beat --concurrency 2 --loglevel INFO & \
 	$(PY) manage.py runserver --noreload $(DEMO_ADDR) & \
