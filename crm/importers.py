@@ -194,8 +194,8 @@ def _customers(ids: set[str]) -> dict[str, int]:
 
 
 def _orders(ids: set[str]) -> dict[str, Order]:
-    # Review.clean() compares the order's customer with the review's: hand it a stub that
-    # carries customer_id so the check costs no query.
+    # Review.clean() compares the order's customer with the review's: hand it a partial
+    # Order that carries customer_id so the check costs no query.
     rows = Order.objects.filter(external_id__in=ids).values_list("external_id", "pk", "customer_id")
     return {
         external_id: Order(pk=pk, customer_id=customer_id) for external_id, pk, customer_id in rows
@@ -216,7 +216,7 @@ class Reference:
     """How a column naming another record becomes a foreign key."""
 
     label: str  # in messages: "unknown customer 'X'"
-    resolve: Callable[[set[str]], dict[str, Any]]  # all of a batch's values -> pk (or stub)
+    resolve: Callable[[set[str]], dict[str, Any]]  # batch values -> pk or partial instance
     attribute: str  # model constructor keyword the resolved value goes to
 
 
