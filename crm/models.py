@@ -62,12 +62,6 @@ class TimeStamped(models.Model):
         abstract = True
 
 
-class CustomerQuerySet(models.QuerySet):
-    def active(self) -> CustomerQuerySet:
-        """Customers who have not been erased."""
-        return self.filter(is_erased=False)
-
-
 class Customer(TimeStamped):
     external_id = models.CharField(max_length=64, unique=True, default=new_external_id)
     name = models.CharField(max_length=200, blank=True)
@@ -77,8 +71,6 @@ class Customer(TimeStamped):
     signed_up_at = models.DateTimeField(validators=[validate_not_in_future])
     marketing_consent = models.BooleanField(default=False)
     is_erased = models.BooleanField(default=False, help_text="Personal fields removed on request.")
-
-    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["-signed_up_at"]

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from crm.models import CustomerText
 from sentiment.analyzers import Analyzer, enabled_analyzers
 from sentiment.models import SentimentScore
 from sentiment.selectors import texts_missing_score
@@ -114,12 +113,3 @@ def unscored_enqueue(*, limit: int | None = None) -> int:
     if missing:
         scoring_enqueue(text_ids=sorted(missing))
     return len(missing)
-
-
-def score_of(text: CustomerText, analyzer: str) -> SentimentScore | None:
-    """The current score of `text` by `analyzer` (any version, for its current content)."""
-    return (
-        SentimentScore.objects.filter(text=text, analyzer=analyzer, content_hash=text.content_hash)
-        .order_by("-scored_at")
-        .first()
-    )
