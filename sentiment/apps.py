@@ -6,4 +6,4 @@ class SentimentConfig(AppConfig):
     verbose_name = "Sentiment"
 
     def ready(self) -> None:
-        from sentiment import receivers  # noqa: F401 - listens for new customer texts
+        from sentiment import checks, receivers  # noqa: F401 - checks; listens for new texts

@@ -6,63 +6,109 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from sentiment.analyzers import Analyzer, enabled_analyzers
-from sentiment.models import SentimentScore
+from crm.models import CustomerText
+from sentiment.analysis import TextAnalysis, analyze_texts
+from sentiment.analyzers import Analyzer, loadable_analyzers
+from sentiment.models import AspectMention, LabelOverride, SentimentScore
 from sentiment.selectors import texts_missing_score
 
 logger = logging.getLogger(__name__)
 
 
-def texts_score(*, text_ids: Sequence[int], analyzers: Iterable[Analyzer] | None = None) -> int:
+def texts_score(
+    *,
+    text_ids: Sequence[int],
+    analyzers: Iterable[Analyzer] | None = None,
+    force: bool = False,
+) -> int:
     """Score the given texts with every enabled analyzer; return how many rows were written.
 
     Idempotent ("compute only what is missing"): a text that already has a score from this
     analyzer version for its current content is skipped, and the unique constraint on
-    (text, analyzer, version) turns a concurrent duplicate into an update of the same row.
-    Ids of texts that no longer exist are ignored. Blank texts get label "empty", no score.
+    (text, analyzer, version) turns a concurrent duplicate into an update of the same row
+    (its aspects are replaced in the same transaction). Ids of texts that no longer exist
+    are ignored. An analyzer that cannot load is skipped (and logged); its texts stay
+    unscored for the sweeper to find once it loads again. `force` recomputes existing
+    scores too (after a change to the analysis itself, not to the model version).
     """
     written = 0
-    for analyzer in analyzers if analyzers is not None else enabled_analyzers():
+    for analyzer in analyzers if analyzers is not None else loadable_analyzers():
+        candidates = (
+            CustomerText.objects.all()
+            if force
+            else texts_missing_score(analyzer=analyzer.name, version=analyzer.version)
+        )
         texts = list(
-            texts_missing_score(analyzer=analyzer.name, version=analyzer.version)
-            .filter(pk__in=list(text_ids))
+            candidates.filter(pk__in=list(text_ids))
             .select_related("review", "message")
             .order_by("pk")
         )
-        if not texts:
-            continue
-        bodies = [text.text for text in texts]
-        to_score = [i for i, body in enumerate(bodies) if body.strip()]
-        analyses = dict(
-            zip(to_score, analyzer.analyze_many([bodies[i] for i in to_score]), strict=True)
-        )
-        now = timezone.now()
-        rows = []
-        for i, text in enumerate(texts):
-            analysis = analyses.get(i)
-            rows.append(
-                SentimentScore(
-                    text=text,
-                    analyzer=analyzer.name,
-                    analyzer_version=analyzer.version,
-                    content_hash=text.content_hash,
-                    label=analysis.label if analysis else SentimentScore.Label.EMPTY,
-                    score=analysis.score if analysis else None,
-                    scored_at=now,
-                )
-            )
-        with transaction.atomic():
-            SentimentScore.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["text", "analyzer", "analyzer_version"],
-                update_fields=["content_hash", "label", "score", "scored_at"],
-            )
-        written += len(rows)
+        if texts:
+            written += _store(analyzer, texts, analyze_texts(analyzer, [t.text for t in texts]))
     return written
+
+
+def _store(
+    analyzer: Analyzer, texts: Sequence[CustomerText], results: Sequence[TextAnalysis]
+) -> int:
+    now = timezone.now()
+    rows = [
+        SentimentScore(
+            text=text,
+            analyzer=analyzer.name,
+            analyzer_version=analyzer.version,
+            content_hash=text.content_hash,
+            label=result.label,
+            score=result.score,
+            probabilities=list(result.probabilities) if result.probabilities else None,
+            confidence=result.confidence,
+            language=result.language,
+            sentence_count=len(result.sentences),
+            evidence=result.evidence(),
+            scored_at=now,
+        )
+        for text, result in zip(texts, results, strict=True)
+    ]
+    with transaction.atomic():
+        SentimentScore.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["text", "analyzer", "analyzer_version"],
+            update_fields=[
+                "content_hash",
+                "label",
+                "score",
+                "probabilities",
+                "confidence",
+                "language",
+                "sentence_count",
+                "evidence",
+                "scored_at",
+            ],
+        )
+        # bulk_create's upsert does not return primary keys on every database: read them.
+        ids = dict(
+            SentimentScore.objects.filter(
+                text__in=texts, analyzer=analyzer.name, analyzer_version=analyzer.version
+            ).values_list("text_id", "pk")
+        )
+        AspectMention.objects.filter(score_id__in=ids.values()).delete()
+        AspectMention.objects.bulk_create(
+            AspectMention(
+                score_id=ids[text.pk],
+                aspect=aspect.aspect,
+                label=aspect.label,
+                polarity=max(-1.0, min(1.0, aspect.score)),
+                sentence=result.aspect_sentence(aspect),
+            )
+            for text, result in zip(texts, results, strict=True)
+            for aspect in result.aspects.values()
+        )
+    return len(rows)
 
 
 def scoring_enqueue(*, text_ids: Sequence[int]) -> int:
@@ -101,7 +147,7 @@ def unscored_enqueue(*, limit: int | None = None) -> int:
     """
     limit = settings.SENTIMENT_SWEEP_LIMIT if limit is None else limit
     missing: set[int] = set()
-    for analyzer in enabled_analyzers():
+    for analyzer in loadable_analyzers():
         remaining = limit - len(missing)
         if remaining <= 0:
             break
@@ -113,3 +159,26 @@ def unscored_enqueue(*, limit: int | None = None) -> int:
     if missing:
         scoring_enqueue(text_ids=sorted(missing))
     return len(missing)
+
+
+def label_override_create(
+    *, text: CustomerText, label: str, user: User | None, reason: str = ""
+) -> LabelOverride:
+    """Record an agent's correction of a text's label; it wins from now on everywhere.
+
+    The label the text showed until now (an earlier override, else the analyzers') is kept
+    as `previous_label`, so the history reads as a list of changes.
+    """
+    from sentiment.selectors import effective_label
+
+    override = LabelOverride(
+        text=text,
+        content_hash=text.content_hash,
+        previous_label=effective_label(text) or "",
+        label=label,
+        reason=reason.strip(),
+        created_by=user,
+    )
+    override.full_clean()
+    override.save()
+    return override

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.db import InterfaceError, OperationalError
 
 from sentiment import services
+from sentiment.analyzers import loadable_analyzers
+
+
+@worker_process_init.connect(dispatch_uid="sentiment.load_models")
+def load_models(**kwargs: Any) -> None:
+    """Load the analyzers once per worker process, before its first task (not per task),
+    so the first text scored waits for nothing. One that fails is logged and retried by
+    the tasks themselves."""
+    loadable_analyzers()
 
 
 @shared_task(

@@ -145,7 +145,23 @@ CRM_MAX_EVENTS_PER_REQUEST = 1_000
 CRM_DEMO_TRUTH_PATH = Path(env_str("CRM_DEMO_TRUTH_PATH") or VAR_DIR / "demo" / "ground_truth.csv")
 
 # --- Sentiment ----------------------------------------------------------------------------
-SENTIMENT_ANALYZERS = env_list("SENTIMENT_ANALYZERS", ["vader"])
+# Both analyzers score every text; each score row records the analyzer's name and version.
+SENTIMENT_ANALYZERS = env_list("SENTIMENT_ANALYZERS", ["vader", "transformer"])
+# Whose label counts where one label is needed (agents' overrides win over both).
+SENTIMENT_PRIMARY_ANALYZER = env_str("SENTIMENT_PRIMARY_ANALYZER", "transformer")
+# The fine-tuned adapter + head; `train_sentiment --activate` writes a new one here.
+SENTIMENT_TRANSFORMER_DIR = Path(
+    env_str("SENTIMENT_TRANSFORMER_DIR") or BASE_DIR / "sentiment" / "artifacts" / "transformer"
+)
+# torch (float32, the reference), torch-int8, or onnx-int8 (fastest on CPU; the quantised
+# graph is built once per model version and cached in SENTIMENT_MODEL_CACHE).
+SENTIMENT_TRANSFORMER_RUNTIME = env_str("SENTIMENT_TRANSFORMER_RUNTIME", "onnx-int8")
+SENTIMENT_TRANSFORMER_THREADS = env_int("SENTIMENT_TRANSFORMER_THREADS", 0)  # 0: torch's default
+SENTIMENT_MODEL_CACHE = VAR_DIR / "models"
+# The public labelled data `train_sentiment` reads by default (see shared/data/README.md).
+SENTIMENT_TRAINING_DATA = Path(
+    env_str("SENTIMENT_TRAINING_DATA") or BASE_DIR.parent / "shared" / "data"
+)
 SENTIMENT_BATCH_SIZE = 64
 # The sweeper enqueues at most this many texts per run; the rest wait for the next run,
 # so a long broker outage does not flood the queue in one go.
@@ -183,6 +199,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Each worker process loads the sentiment models when it starts (sentiment.tasks); the
+# first start of a new model version also builds its quantised graph, which takes a while.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 180
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A publish must not hang a web request when the broker is down: the database keeps
 # the work and the sweeper enqueues it later.

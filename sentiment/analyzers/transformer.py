@@ -25,10 +25,16 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentiment.analyzers.base import Analysis
+from sentiment.analyzers.base import (
+    ANALYSIS_REVISION,
+    Analysis,
+    DocumentAnalysis,
+    analysis_from_probabilities,
+)
 
 FORMAT_VERSION = 1
 BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -113,6 +119,11 @@ def read_manifest(artifact_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def version_of(manifest: dict[str, Any]) -> str:
+    """The model version an artifact's scores are stored under."""
+    return f"minilm-l6-lora-{manifest['artifact_id'][:8]}"
+
+
 def merge_lora(model: Any, tensors: dict[str, Any], *, scaling: float) -> int:
     """Add `scaling * B @ A` to each adapted linear layer of `model` in place; return the count."""
     import torch
@@ -182,10 +193,13 @@ def _quantize_int8(encoder: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def _export_onnx_int8(encoder: Any, head_weight: Any, head_bias: Any, target: Path) -> None:
-    """Export encoder + mean pooling + head + softmax to ONNX, quantise it to int8, and write
-    it to `target` atomically (built in a private temporary folder beside it, then renamed),
-    so workers exporting at the same time never read each other's half-written file.
+def _export_onnx_int8(encoder: Any, target: Path) -> None:
+    """Export the encoder (ids, mask -> last hidden state) to ONNX, quantise it to int8, and
+    write it to `target` atomically (built in a private temporary folder beside it, then
+    renamed), so workers exporting at the same time never read each other's half-written file.
+
+    Pooling and the head stay outside the graph: sentences are pooled over their own token
+    spans (see TransformerAnalyzer.analyze_documents), which a fixed graph cannot know.
     """
     import logging
     import tempfile
@@ -194,17 +208,15 @@ def _export_onnx_int8(encoder: Any, head_weight: Any, head_bias: Any, target: Pa
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    class _Full(torch.nn.Module):
+    class _Hidden(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
-            self.head_weight = torch.nn.Parameter(head_weight, requires_grad=False)
-            self.head_bias = torch.nn.Parameter(head_bias, requires_grad=False)
 
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-            pooled = mean_pool(hidden.last_hidden_state, attention_mask)
-            return torch.softmax(pooled @ self.head_weight.T + self.head_bias, dim=-1)
+            return self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
 
     target.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.ones((2, 8), dtype=torch.long)
@@ -215,19 +227,19 @@ def _export_onnx_int8(encoder: Any, head_weight: Any, head_bias: Any, target: Pa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Full().eval(),
+                _Hidden().eval(),
                 (dummy, dummy),
                 str(fp32),
                 dynamo=False,
                 input_names=["input_ids", "attention_mask"],
-                output_names=["probs"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "probs": {0: "batch"}},
+                output_names=["hidden"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
                 opset_version=17,
             )
-        # The quantiser logs one INFO line per tensor on the root logger; keep logs quiet.
+        # The quantiser logs a line per tensor and a pre-processing tip on the root logger.
         root = logging.getLogger()
         level = root.level
-        root.setLevel(max(level, logging.WARNING))
+        root.setLevel(max(level, logging.ERROR))
         try:
             quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
         finally:
@@ -236,11 +248,25 @@ def _export_onnx_int8(encoder: Any, head_weight: Any, head_bias: Any, target: Pa
         os.replace(int8, target)
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """One model input: [CLS] + consecutive sentence pieces of one text + [SEP]."""
+
+    document: int
+    ids: list[int]
+
+
 class TransformerAnalyzer:
     """Scores texts with the fine-tuned MiniLM: score = P(positive) - P(negative), label = argmax.
 
-    Texts are scored in batches sorted by length with dynamic padding (short texts are not
-    padded to the longest one of the whole call), truncated at the artifact's max_length.
+    A text is given as its sentences. Consecutive sentences are packed into inputs of at
+    most `max_length` tokens (a sentence longer than that is cut into pieces), so nothing is
+    truncated; the text's vector is the mean of all its token vectors over its inputs
+    (exactly what the head was trained on when the text fits one input). Each sentence of
+    a text with more than one is also scored on its own: pooled over its tokens inside the
+    whole text, a plain "The dress is lovely." reads neutral next to a complaint, which
+    makes poor evidence. All inputs of a call run together in batches sorted by length,
+    with dynamic padding.
 
     `runtime` picks how the merged model runs:
     - "torch": float32 PyTorch, the reference the metrics in the manifest were measured with;
@@ -283,10 +309,12 @@ class TransformerAnalyzer:
         merge_lora(encoder, adapter, scaling=float(lora["alpha"]) / int(lora["rank"]))
         head = load_file(str(self.artifact_dir / HEAD_FILE))
         encoder.eval()
-        self.head_weight = head["head.weight"].float()
-        self.head_bias = head["head.bias"].float()
-        base_version = f"minilm-l6-lora-{self.manifest['artifact_id'][:8]}"
-        self.version = base_version if runtime == "torch" else f"{base_version}-{runtime}"
+        self.head_weight = head["head.weight"].float().numpy()
+        self.head_bias = head["head.bias"].float().numpy()
+        base_version = version_of(self.manifest)
+        if runtime != "torch":
+            base_version += f"-{runtime}"
+        self.version = f"{base_version}+{ANALYSIS_REVISION}"
         self._session: Any = None
         if runtime == "torch-int8":
             encoder = _quantize_int8(encoder)
@@ -298,9 +326,9 @@ class TransformerAnalyzer:
     def _onnx_session(self, encoder: Any, cache_dir: Path, num_threads: int | None) -> Any:
         import onnxruntime as ort
 
-        target = cache_dir / f"{self.version}-ort{ort.__version__}.onnx"
+        target = cache_dir / f"{version_of(self.manifest)}-int8-ort{ort.__version__}-hidden.onnx"
         if not target.is_file():
-            _export_onnx_int8(encoder, self.head_weight, self.head_bias, target)
+            _export_onnx_int8(encoder, target)
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
@@ -311,48 +339,103 @@ class TransformerAnalyzer:
             return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
         except Exception:
             target.unlink(missing_ok=True)
-            _export_onnx_int8(encoder, self.head_weight, self.head_bias, target)
+            _export_onnx_int8(encoder, target)
             return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
 
-    def _run_batch(self, ids: Any, mask: Any) -> list[list[float]]:
-        """Probabilities for one padded batch (int64 numpy arrays)."""
+    def _hidden(self, ids: Any, mask: Any) -> Any:
+        """Last hidden states (batch, tokens, hidden) as float32 numpy, for one padded batch."""
         if self._session is not None:
-            feed = {"input_ids": ids, "attention_mask": mask}
-            return self._session.run(None, feed)[0].tolist()
+            return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         import torch
 
-        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-        hidden = self.encoder(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-        logits = mean_pool(hidden, mask_t) @ self.head_weight.T + self.head_bias
-        return torch.softmax(logits, dim=-1).tolist()
+        with torch.inference_mode():
+            out = self.encoder(
+                input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)
+            )
+            return out.last_hidden_state.float().numpy()
+
+    def _chunks(self, documents: Sequence[Sequence[str]]) -> list[_Chunk]:
+        """Pack every document's sentences into model inputs of at most max_length tokens."""
+        flat = [sentence for sentences in documents for sentence in sentences]
+        encoded = self.tokenizer(flat, add_special_tokens=False, truncation=False, verbose=False)
+        unk = self.tokenizer.unk_token_id
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        room = self.max_length - 2
+        chunks: list[_Chunk] = []
+        index = 0
+        for document, sentences in enumerate(documents):
+            current = _Chunk(document, [cls])
+            for _ in sentences:
+                tokens = encoded["input_ids"][index] or [unk]
+                index += 1
+                for start in range(0, len(tokens), room):
+                    piece = tokens[start : start + room]
+                    if len(current.ids) - 1 + len(piece) > room:
+                        current.ids.append(sep)
+                        chunks.append(current)
+                        current = _Chunk(document, [cls])
+                    current.ids.extend(piece)
+            current.ids.append(sep)
+            chunks.append(current)
+        return chunks
+
+    def _pooled(self, documents: Sequence[Sequence[str]]) -> Any:
+        """One vector per document: the mean of its token vectors over all its inputs."""
+        import numpy as np
+
+        chunks = self._chunks(documents)
+        hidden_size = self.head_weight.shape[1]
+        total = np.zeros((len(documents), hidden_size), dtype=np.float64)
+        count = np.zeros(len(documents))
+        pad_id = self.tokenizer.pad_token_id or 0
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            batch = [chunks[i] for i in order[start : start + self.batch_size]]
+            width = max(len(chunk.ids) for chunk in batch)
+            ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, chunk in enumerate(batch):
+                ids[row, : len(chunk.ids)] = chunk.ids
+                mask[row, : len(chunk.ids)] = 1
+            hidden = self._hidden(ids, mask)
+            for row, chunk in enumerate(batch):
+                total[chunk.document] += hidden[row, : len(chunk.ids)].sum(axis=0)
+                count[chunk.document] += len(chunk.ids)
+        return total / count[:, None]
+
+    def _probabilities(self, vectors: Any) -> Any:
+        import numpy as np
+
+        logits = vectors @ self.head_weight.T.astype(np.float64) + self.head_bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def analyze_documents(self, documents: Sequence[Sequence[str]]) -> list[DocumentAnalysis]:
+        if not documents:
+            return []
+        # Sentences of multi-sentence texts ride along as one-sentence documents.
+        singles = [
+            [sentence] for sentences in documents if len(sentences) > 1 for sentence in sentences
+        ]
+        probs = self._probabilities(self._pooled([*documents, *singles])).tolist()
+        sentence_probs = iter(probs[len(documents) :])
+        results = []
+        for document, sentences in enumerate(documents):
+            whole = analysis_from_probabilities(probs[document])
+            if len(sentences) == 1:
+                scored: tuple[Analysis, ...] = (whole,)
+            else:
+                scored = tuple(analysis_from_probabilities(next(sentence_probs)) for _ in sentences)
+            results.append(DocumentAnalysis(text=whole, sentences=scored))
+        return results
 
     def probabilities(self, texts: Sequence[str]) -> list[tuple[float, float, float]]:
-        """P(negative), P(neutral), P(positive) for each text, in input order."""
-        import numpy as np
-        import torch
-
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding=False
-        )["input_ids"]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        out: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(encoded)
-        pad_id = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
-                width = max(len(encoded[i]) for i in chunk)
-                ids = np.full((len(chunk), width), pad_id, dtype=np.int64)
-                mask = np.zeros((len(chunk), width), dtype=np.int64)
-                for row, i in enumerate(chunk):
-                    ids[row, : len(encoded[i])] = encoded[i]
-                    mask[row, : len(encoded[i])] = 1
-                for row, probs in zip(chunk, self._run_batch(ids, mask), strict=True):
-                    out[row] = (probs[0], probs[1], probs[2])
-        return out
+        """P(negative), P(neutral), P(positive) for each whole text, in input order."""
+        if not texts:
+            return []
+        probs = self._probabilities(self._pooled([[text] for text in texts])).tolist()
+        return [(p[0], p[1], p[2]) for p in probs]
 
     def analyze_many(self, texts: Sequence[str]) -> list[Analysis]:
-        results = []
-        for probs in self.probabilities(texts):
-            best = max(range(len(LABELS)), key=probs.__getitem__)
-            results.append(Analysis(score=probs[2] - probs[0], label=LABELS[best]))
-        return results
+        return [analysis_from_probabilities(p) for p in self.probabilities(texts)]

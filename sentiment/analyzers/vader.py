@@ -11,7 +11,12 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from sentiment.analyzers.base import Analysis, label_for_score
+from sentiment.analyzers.base import (
+    ANALYSIS_REVISION,
+    Analysis,
+    DocumentAnalysis,
+    label_for_score,
+)
 
 LEXICON_NAME = "vader_lexicon.txt"
 
@@ -24,7 +29,10 @@ def lexicon_path() -> Path:
 
 
 class VaderAnalyzer:
-    """NLTK's SentimentIntensityAnalyzer; the score is VADER's compound value."""
+    """NLTK's SentimentIntensityAnalyzer; the score is VADER's compound value.
+
+    VADER has no class probabilities; its confidence is the intensity |compound|.
+    """
 
     name = "vader"
 
@@ -43,11 +51,20 @@ class VaderAnalyzer:
             nltk.data.path.insert(0, folder)
         self._sia = SentimentIntensityAnalyzer(lexicon_file=LEXICON_NAME)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-        self.version = f"nltk-{nltk.__version__}+lexicon-{digest}"
+        self.version = f"nltk-{nltk.__version__}+lexicon-{digest}+{ANALYSIS_REVISION}"
+
+    def _analyze(self, text: str) -> Analysis:
+        compound = float(self._sia.polarity_scores(text)["compound"])
+        return Analysis(score=compound, label=label_for_score(compound), confidence=abs(compound))
 
     def analyze_many(self, texts: Sequence[str]) -> list[Analysis]:
+        return [self._analyze(text) for text in texts]
+
+    def analyze_documents(self, documents: Sequence[Sequence[str]]) -> list[DocumentAnalysis]:
+        """The text's score is VADER on the whole text (its rules read across sentences)."""
         results = []
-        for text in texts:
-            compound = float(self._sia.polarity_scores(text)["compound"])
-            results.append(Analysis(score=compound, label=label_for_score(compound)))
+        for sentences in documents:
+            scored = tuple(self._analyze(s) for s in sentences)
+            whole = scored[0] if len(sentences) == 1 else self._analyze(" ".join(sentences))
+            results.append(DocumentAnalysis(text=whole, sentences=scored))
         return results

@@ -93,6 +93,32 @@ def _batches(
     return batches
 
 
+def _load_state(artifact_dir: Path, encoder: Any, head: Any, *, rank: int) -> None:
+    """Copy a verified artifact's LoRA matrices and head into freshly wrapped modules."""
+    import torch
+    from safetensors.torch import load_file
+
+    manifest = tx.read_manifest(artifact_dir)
+    if int(manifest["lora"]["rank"]) != rank:
+        raise ValueError(
+            f"{artifact_dir} has LoRA rank {manifest['lora']['rank']}, this run uses {rank}"
+        )
+    adapter = load_file(str(artifact_dir / tx.ADAPTER_FILE))
+    tensors = load_file(str(artifact_dir / tx.HEAD_FILE))
+    with torch.no_grad():
+        for key, value in adapter.items():
+            kind, _, name = key.partition(".")
+            getattr(encoder.get_submodule(name), kind).copy_(value)
+        head[1].weight.copy_(tensors["head.weight"])
+        head[1].bias.copy_(tensors["head.bias"])
+
+
+def _init_from_version(artifact_dir: str | Path | None) -> str | None:
+    if artifact_dir is None:
+        return None
+    return tx.version_of(tx.read_manifest(Path(artifact_dir)))
+
+
 def predict_probabilities(
     tokenizer: Any,
     encoder: Any,
@@ -218,6 +244,9 @@ def train(
     warmup: float = 0.06,
     seed: int = 13,
     num_threads: int = 2,
+    init_from: str | Path | None = None,
+    extra_rows: Sequence[tuple[str, int]] = (),
+    include_public: bool = True,
     max_steps: int | None = None,
     time_budget_s: float | None = None,
     evaluate_after: bool = True,
@@ -228,7 +257,10 @@ def train(
 
     Returns the manifest (with "metrics" and "training_seconds"). `epochs` may be
     fractional; `max_steps` stops early (for timing a slice). Only training rows are used:
-    SST-2 train and the clothing train split (see sentiment.training.data).
+    SST-2 train and the clothing train split (see sentiment.training.data), unless
+    `include_public` is false; `extra_rows` adds 3-class (text, label) rows, such as a shop's
+    star-rated reviews or agents' label overrides. `init_from` starts from an existing
+    artifact's adapter and head (continued training) instead of a fresh adapter.
     """
     import torch
     from safetensors.torch import save as _  # noqa: F401  (fail before training, not after)
@@ -240,8 +272,11 @@ def train(
     rng = random.Random(seed)
     started = time.monotonic()
 
-    sst_texts, sst_labels = data.sst2(data_dir, "train")
-    clo_texts, clo_labels = data.clothing(data_dir, "train")
+    if include_public:
+        sst_texts, sst_labels = data.sst2(data_dir, "train")
+        clo_texts, clo_labels = data.clothing(data_dir, "train")
+    else:
+        sst_texts, sst_labels, clo_texts, clo_labels = [], [], [], []
     if sst2_limit is not None:
         keep = sorted(rng.sample(range(len(sst_texts)), min(sst2_limit, len(sst_texts))))
         sst_texts, sst_labels = [sst_texts[i] for i in keep], [sst_labels[i] for i in keep]
@@ -255,17 +290,26 @@ def train(
     if clothing_limit is not None:
         keep = sorted(rng.sample(range(len(clo_texts)), min(clothing_limit, len(clo_texts))))
         clo_texts, clo_labels = [clo_texts[i] for i in keep], [clo_labels[i] for i in keep]
-    texts = sst_texts + clo_texts
-    labels = sst_labels + clo_labels
-    is_binary = [True] * len(sst_texts) + [False] * len(clo_texts)
+    extra_texts = [row[0] for row in extra_rows]
+    extra_labels = [int(row[1]) for row in extra_rows]
+    texts = sst_texts + clo_texts + extra_texts
+    labels = sst_labels + clo_labels + extra_labels
+    is_binary = [True] * len(sst_texts) + [False] * (len(clo_texts) + len(extra_texts))
+    if not texts:
+        raise ValueError("no training rows: enable the public data or pass extra rows")
 
-    counts = [clo_labels.count(c) for c in range(3)]
-    class_weights = torch.tensor([math.sqrt(len(clo_labels) / (3 * c)) for c in counts])
+    three_class = clo_labels + extra_labels
+    counts = [three_class.count(c) for c in range(3)]
+    class_weights = torch.tensor(
+        [math.sqrt(len(three_class) / (3 * c)) if c else 1.0 for c in counts]
+    )
 
     tokenizer, encoder = tx.load_base()
     adapted = add_lora(encoder, rank=rank, alpha=alpha, dropout=lora_dropout, pattern=ALL_LINEAR)
     hidden = encoder.config.hidden_size
     head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(hidden, 3))
+    if init_from is not None:
+        _load_state(Path(init_from), encoder, head, rank=rank)
     lora_params = [p for n, p in encoder.named_parameters() if "lora_" in n]
     optimizer = torch.optim.AdamW(
         [
@@ -393,7 +437,9 @@ def train(
                     f"{len(clo_texts)} rows of the 80% split (seed {data.CLOTHING_SEED}, "
                     "stratified), 3-class, class-weighted cross-entropy"
                 ),
+                "extra": f"{len(extra_texts)} rows, 3-class",
             },
+            "init_from": _init_from_version(init_from),
             "class_weights": [round(float(w), 4) for w in class_weights],
             "epochs": epochs,
             "steps": steps_done,

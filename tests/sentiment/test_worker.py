@@ -28,7 +28,7 @@ def test_a_review_posted_to_the_api_is_scored_by_a_real_worker(
     celery_worker_process, integration_client: APIClient
 ) -> None:
     """GIVEN a running worker WHEN a review and an empty one arrive through the API
-    THEN the VADER score of the first, and 'nothing to score' for the second, land in the DB."""
+    THEN both analyzers' scores of the first, and 'nothing to score' for the second, land."""
     CustomerFactory(external_id="C-WORKER")
     angry = integration_client.post(
         "/api/reviews/",
@@ -54,16 +54,20 @@ def test_a_review_posted_to_the_api_is_scored_by_a_real_worker(
         lambda: (
             list(
                 SentimentScore.objects.filter(text__review__customer__external_id="C-WORKER")
-                .order_by("text__review__external_id")
+                .order_by("text__review__external_id", "analyzer")
                 .values_list("text__review__external_id", "analyzer", "label", "score")
             )
-            if SentimentScore.objects.count() == 2
+            if SentimentScore.objects.count() == 4
             else None
         )
     )
 
-    assert scores, "the worker did not store both scores within 60 s"
-    (first_id, analyzer, label, score), second = scores
-    assert (first_id, analyzer, label) == ("R-worker-1", "vader", "negative")
-    assert score < -0.5
-    assert second == ("R-worker-2", "vader", "empty", None)
+    assert scores, "the worker did not store the four scores within 60 s"
+    angry_transformer, angry_vader, *empty = scores
+    assert angry_transformer[:3] == ("R-worker-1", "transformer", "negative")
+    assert angry_vader[:3] == ("R-worker-1", "vader", "negative")
+    assert angry_transformer[3] < -0.5 and angry_vader[3] < -0.5
+    assert empty == [
+        ("R-worker-2", "transformer", "empty", None),
+        ("R-worker-2", "vader", "empty", None),
+    ]

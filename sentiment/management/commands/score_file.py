@@ -1,0 +1,137 @@
+"""Score a CSV/TSV export of customer feedback without touching the database."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from sentiment.analysis import EMPTY, TextAnalysis, analyze_texts
+from sentiment.analyzers import Analyzer, get_analyzer
+
+OUTPUT_COLUMNS = ["label", "score", "confidence", "language", "aspects", "error"]
+BATCH = 256
+
+
+def _dialect(path: Path) -> str:
+    return "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+
+
+def _bad_encoding(value: str) -> str | None:
+    """A message naming the first byte that is not UTF-8, or None (read with surrogateescape)."""
+    for position, char in enumerate(value):
+        if "\udc80" <= char <= "\udcff":
+            return (
+                f"text is not valid UTF-8 (byte 0x{ord(char) - 0xDC00:02x} at character {position})"
+            )
+    return None
+
+
+def _clean(value: str) -> str:
+    """The value as valid UTF-8 for the output: undecodable bytes become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _aspects(result: TextAnalysis) -> str:
+    return ";".join(f"{a.aspect}:{a.label}" for a in result.aspects.values())
+
+
+def _fields(result: TextAnalysis) -> list[str]:
+    return [
+        result.label,
+        "" if result.score is None else f"{result.score:.4f}",
+        "" if result.confidence is None else f"{result.confidence:.4f}",
+        result.language,
+        _aspects(result),
+        "empty text" if result.label == EMPTY else "",
+    ]
+
+
+class Command(BaseCommand):
+    help = (
+        "Score the text column of a CSV (a .tsv extension means tab-separated) and write every "
+        "input row plus label, score, confidence, language, aspects and error. Rows that cannot "
+        "be scored (empty text, bad encoding, wrong number of fields) get an error, not a crash."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("input", type=Path)
+        parser.add_argument("--text-column", required=True)
+        parser.add_argument("--analyzer", default="transformer", choices=["vader", "transformer"])
+        parser.add_argument("--output", type=Path, required=True)
+
+    def handle(
+        self, *args: Any, input: Path, text_column: str, analyzer: str, output: Path, **options: Any
+    ) -> None:
+        if not input.is_file():
+            raise CommandError(f"{input} does not exist.")
+        try:
+            instance = get_analyzer(analyzer)
+        except Exception as exc:
+            raise CommandError(f"Analyzer {analyzer!r} cannot load: {exc}") from exc
+        counts = {"rows": 0, "scored": 0, "errors": 0}
+        with (
+            input.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as source,
+            output.open("w", encoding="utf-8", newline="") as target,
+        ):
+            reader = csv.reader(source, dialect=_dialect(input))
+            header = [_clean(name) for name in next(reader, [])]
+            if text_column not in header:
+                raise CommandError(
+                    f"{input} has no column {text_column!r}; its columns: {', '.join(header)}."
+                )
+            column = header.index(text_column)
+            writer = csv.writer(target, dialect=_dialect(output))
+            writer.writerow(header + OUTPUT_COLUMNS)
+            with tqdm(unit="row", file=sys.stderr, disable=None) as bar:
+                for batch in self._batches(reader, len(header), column):
+                    self._score(instance, batch, column, writer, counts)
+                    bar.update(len(batch))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{counts['rows']} rows written to {output}: {counts['scored']} scored by "
+                f"{instance.name} {instance.version}, {counts['errors']} with an error."
+            )
+        )
+
+    def _batches(
+        self, reader: Any, width: int, column: int
+    ) -> Iterator[list[tuple[list[str], str | None]]]:
+        """Batches of (row padded to the header's width, error or None)."""
+        batch: list[tuple[list[str], str | None]] = []
+        for row in reader:
+            error = None
+            if len(row) != width:
+                error = f"line {reader.line_num}: {len(row)} fields, the header has {width}"
+                row = (row + [""] * width)[:width]
+            error = error or _bad_encoding(row[column])
+            batch.append((row, error))
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _score(
+        self,
+        analyzer: Analyzer,
+        batch: list[tuple[list[str], str | None]],
+        column: int,
+        writer: Any,
+        counts: dict[str, int],
+    ) -> None:
+        todo = [i for i, (_, error) in enumerate(batch) if error is None]
+        analyses = analyze_texts(analyzer, [batch[i][0][column] for i in todo])
+        results = dict(zip(todo, analyses, strict=True))
+        for i, (row, error) in enumerate(batch):
+            result = results.get(i)
+            fields = ["", "", "", "", "", error or ""] if result is None else _fields(result)
+            counts["rows"] += 1
+            counts["scored"] += result is not None and result.scored
+            counts["errors"] += bool(fields[-1])
+            writer.writerow([_clean(value) for value in row] + fields)
