@@ -151,14 +151,8 @@ class LatestRowsFormSet(BaseInlineFormSet):
         return self._queryset
 
 
-class LatestRowsInline(admin.TabularInline):
-    """Read-only table of a customer's latest rows; the full list is linked above it."""
-
-    formset = LatestRowsFormSet
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
+class ReadOnlyAdminMixin:
+    """No add, change or delete: for rows that are derived or computed, never typed in."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -168,6 +162,16 @@ class LatestRowsInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class LatestRowsInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Read-only table of a customer's latest rows; the full list is linked above it."""
+
+    formset = LatestRowsFormSet
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
 
 
 class LatestOrdersInline(LatestRowsInline):
@@ -495,7 +499,7 @@ class TicketMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerText)
-class CustomerTextAdmin(CustomerColumnMixin, admin.ModelAdmin):
+class CustomerTextAdmin(ReadOnlyAdminMixin, CustomerColumnMixin, admin.ModelAdmin):
     """View-only: texts are derived from reviews and messages; edit those instead."""
 
     list_display = [
@@ -539,12 +543,3 @@ class CustomerTextAdmin(CustomerColumnMixin, admin.ModelAdmin):
     @admin.display(description="text")
     def text(self, obj: CustomerText) -> str:
         return obj.text
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

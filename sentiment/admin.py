@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from crm.admin import CustomerTextAdmin, change_link, customer_label
+from crm.admin import CustomerTextAdmin, ReadOnlyAdminMixin, change_link, customer_label
 from crm.models import CustomerText
 from sentiment.models import AspectMention, LabelOverride, SentimentScore
 from sentiment.selectors import with_effective_label
@@ -47,25 +47,14 @@ def evidence_html(evidence: dict[str, Any]) -> str:
     return format_html_join("", "<div><strong>{}</strong> ({}): <q>{}</q></div>", rows)
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class AspectInline(ReadOnlyMixin, admin.TabularInline):
+class AspectInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AspectMention
     fields = readonly_fields = ("aspect", "label", "polarity", "sentence")
     extra = 0
 
 
 @admin.register(SentimentScore)
-class SentimentScoreAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SentimentScoreAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "text_link",
         "customer",
@@ -120,7 +109,7 @@ class SentimentScoreAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(AspectMention)
-class AspectMentionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AspectMentionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every aspect mention: filter by aspect and label ("negative delivery") to read them."""
 
     list_display = ["aspect", "label", "polarity", "sentence", "analyzer", "text_link"]
@@ -211,7 +200,7 @@ class LabelOverrideAdmin(admin.ModelAdmin):
         return response
 
 
-class ScoreInline(ReadOnlyMixin, admin.TabularInline):
+class ScoreInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SentimentScore
     fields = readonly_fields = (
         "analyzer",
@@ -245,7 +234,7 @@ class ScoreInline(ReadOnlyMixin, admin.TabularInline):
         )
 
 
-class OverrideInline(ReadOnlyMixin, admin.TabularInline):
+class OverrideInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = LabelOverride
     fields = readonly_fields = ("created_at", "previous_label", "label", "reason", "created_by")
     extra = 0

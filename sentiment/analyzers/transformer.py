@@ -241,7 +241,9 @@ def _export_onnx_int8(encoder: Any, target: Path) -> None:
         level = root.level
         root.setLevel(max(level, logging.ERROR))
         try:
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+            # One scale per output channel: per-tensor scales cost 1 point of accuracy on the
+            # UCI sets, per-channel ones none (measured), at the same speed.
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
         finally:
             root.setLevel(level)
         # The temporary folder is the ".part" stage: same file system, so this is atomic.
@@ -326,7 +328,7 @@ class TransformerAnalyzer:
     def _onnx_session(self, encoder: Any, cache_dir: Path, num_threads: int | None) -> Any:
         import onnxruntime as ort
 
-        target = cache_dir / f"{version_of(self.manifest)}-int8-ort{ort.__version__}-hidden.onnx"
+        target = cache_dir / f"{version_of(self.manifest)}-int8pc-ort{ort.__version__}-hidden.onnx"
         if not target.is_file():
             _export_onnx_int8(encoder, target)
         options = ort.SessionOptions()
