@@ -111,6 +111,36 @@ def _store(
     return len(rows)
 
 
+def ids_with_backlog(*, text_ids: Sequence[int], limit: int | None = None) -> list[int]:
+    """`text_ids` plus the newest texts saved after them that still lack a score, up to
+    `limit` ids in all (default SENTIMENT_BATCH_SIZE).
+
+    Feedback arriving one review at a time becomes one task per review; scored alone, each
+    pays the transformer's fixed cost per call (28 ms against 6 ms per text in a batch of
+    64, measured). A task that takes along what was queued behind it turns a backlog into
+    batches, and the tasks it overtook find nothing missing and return at once. Only ids
+    above the task's own are looked at (a primary-key range scan), never the whole table:
+    that is the sweeper's job.
+    """
+    ids = list(dict.fromkeys(text_ids))
+    limit = settings.SENTIMENT_BATCH_SIZE if limit is None else limit
+    if not ids or len(ids) >= limit:
+        return ids
+    newer: set[int] = set()
+    for analyzer in loadable_analyzers():
+        room = limit - len(ids) - len(newer)
+        if room <= 0:
+            break
+        newer.update(
+            texts_missing_score(analyzer=analyzer.name, version=analyzer.version)
+            .filter(pk__gt=max(ids))
+            .exclude(pk__in=newer)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:room]
+        )
+    return ids + sorted(newer)
+
+
 def scoring_enqueue(*, text_ids: Sequence[int]) -> int:
     """Queue the texts for scoring in batches; return how many batches were sent.
 

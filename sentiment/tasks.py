@@ -30,13 +30,14 @@ def load_models(**kwargs: Any) -> None:
     max_retries=6,
 )
 def score_texts(text_ids: list[int]) -> int:
-    """Score a batch of CustomerText ids with every enabled analyzer.
+    """Score a batch of CustomerText ids, and newer unscored texts queued behind them (up to
+    64 in all, see services.ids_with_backlog), with every enabled analyzer.
 
     Idempotent: only texts without a current score are computed, backed by the unique
     (text, analyzer, version) constraint; ids that no longer exist are skipped. Hence
     late acknowledgement: a batch redelivered after a worker dies is finished, not doubled.
     """
-    return services.texts_score(text_ids=text_ids)
+    return services.texts_score(text_ids=services.ids_with_backlog(text_ids=text_ids))
 
 
 @shared_task(name="sentiment.sweep_unscored")

@@ -53,9 +53,20 @@ def _transformer() -> Analyzer:
     )
 
 
-_FACTORIES = {"vader": _vader, "transformer": _transformer}
+def _combined() -> Analyzer:
+    from sentiment.analyzers.combined import CombinedAnalyzer
+    from sentiment.analyzers.transformer import TransformerAnalyzer
+
+    transformer = get_analyzer("transformer")
+    if not isinstance(transformer, TransformerAnalyzer):
+        raise ImproperlyConfigured("The combined analyzer needs the transformer analyzer.")
+    return CombinedAnalyzer(get_analyzer("vader"), transformer)
+
+
+_FACTORIES = {"vader": _vader, "transformer": _transformer, "combined": _combined}
 _loaded: dict[str, Analyzer] = {}
-_lock = threading.Lock()
+# Re-entrant: the combined analyzer's factory asks for its two parts while the lock is held.
+_lock = threading.RLock()
 
 
 def get_analyzer(name: str) -> Analyzer:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.models import CustomerText, TicketMessage
@@ -140,3 +142,42 @@ def test_the_sweeper_queues_in_batches_of_64_and_skips_scored_texts(
     assert [len(batch) for batch in batches_of(sent_batches)] == [64, 64, 2]
     queued_ids = [text_id for batch in batches_of(sent_batches) for text_id in batch]
     assert reviews[0].customer_text.pk not in queued_ids
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["good", "bad", "not", "very", "GREAT", "but", "kind", "of", ":)",
+                             ":D", "don't", "ok", "a", "I", "hate", "love", "cat"]),
+            st.text(alphabet="abc.!?,;:-'\"()*", min_size=1, max_size=6),
+        ),
+        max_size=25,
+    ).map(" ".join)
+)  # fmt: skip
+@settings(max_examples=300, deadline=None)
+def test_vader_quick_tokeniser_gives_the_same_tokens_as_nltk(text: str) -> None:
+    from nltk.sentiment import vader as nltk_vader
+
+    get_analyzer("vader")  # installs the quick tokeniser
+    quick = nltk_vader.SentiText
+    original = quick.__bases__[0]
+    constants = nltk_vader.VaderConstants()
+    args = (text, constants.PUNC_LIST, constants.REGEX_REMOVE_PUNCTUATION)
+    assert quick is not original
+    assert quick(*args).words_and_emoticons == original(*args).words_and_emoticons
+
+
+def test_a_scoring_task_takes_along_the_newer_texts_queued_behind_it() -> None:
+    """GIVEN four reviews saved one by one (four queued tasks) WHEN the task of the second
+    runs THEN it scores the second and the two newer ones in one batch, not the older one,
+    and the tasks it overtook find nothing left to do."""
+    from sentiment.tasks import score_texts
+
+    first, second, third, fourth = [ReviewFactory().customer_text.pk for _ in range(4)]
+
+    assert score_texts(text_ids=[second]) == 6  # 3 texts x 2 analyzers
+
+    scored = set(SentimentScore.objects.values_list("text_id", flat=True))
+    assert scored == {second, third, fourth}
+    assert score_texts(text_ids=[third]) == 0
+    assert score_texts(text_ids=[fourth]) == 0

@@ -62,7 +62,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("input", type=Path)
         parser.add_argument("--text-column", required=True)
-        parser.add_argument("--analyzer", default="transformer", choices=["vader", "transformer"])
+        parser.add_argument(
+            "--analyzer", default="transformer", choices=["vader", "transformer", "combined"]
+        )
         parser.add_argument("--output", type=Path, required=True)
 
     def handle(
