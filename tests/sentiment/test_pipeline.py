@@ -173,7 +173,7 @@ def test_a_scoring_task_takes_along_the_newer_texts_queued_behind_it() -> None:
     and the tasks it overtook find nothing left to do."""
     from sentiment.tasks import score_texts
 
-    first, second, third, fourth = [ReviewFactory().customer_text.pk for _ in range(4)]
+    _older, second, third, fourth = [ReviewFactory().customer_text.pk for _ in range(4)]
 
     assert score_texts(text_ids=[second]) == 6  # 3 texts x 2 analyzers
 
