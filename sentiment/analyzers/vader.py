@@ -11,6 +11,7 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sentiment.analyzers.base import (
     ANALYSIS_REVISION,
@@ -34,7 +35,7 @@ def _quick_senti_text() -> type:
     """
     from nltk.sentiment import vader
 
-    class QuickSentiText(vader.SentiText):  # type: ignore[misc]
+    class QuickSentiText(vader.SentiText):
         def _words_and_emoticons(self) -> list[str]:
             no_punc = self.REGEX_REMOVE_PUNCTUATION.sub("", self.text)
             words = {w for w in no_punc.split() if len(w) > 1}
@@ -85,7 +86,7 @@ class VaderAnalyzer:
             nltk.data.path.insert(0, folder)
         self._sia = SentimentIntensityAnalyzer(lexicon_file=LEXICON_NAME)
         # polarity_scores builds its SentiText by the module's name for it.
-        vader_module = sys.modules[SentimentIntensityAnalyzer.__module__]
+        vader_module: Any = sys.modules[SentimentIntensityAnalyzer.__module__]
         if not getattr(vader_module.SentiText, "quick", False):
             vader_module.SentiText = _quick_senti_text()
             vader_module.SentiText.quick = True
