@@ -29,7 +29,11 @@ Latency is reported two ways: "stored" = latest scored_at - save (the worker's c
 wrote the rows; the same machine's clock) and "observed" = when the poller first saw both
 rows - save (includes up to one poll interval; the verdict uses this, the larger). The
 worker's peak memory is VmHWM from /proc for the worker and its pool processes, read before
-it is stopped.
+it is stopped. The first start after a new model version also exports and quantises the
+ONNX graph (cached in var/models), which raises that peak by some 400 MB: run twice.
+
+The saving process, PostgreSQL and Redis share the machine's cores with the worker, as they
+would on a single small server.
 
 Texts: the demo generator's review grammar (crm.demo.texts, every topic and tone, seeded),
 or with --data DIR the clothing reviews' held-out split from the shared data.
