@@ -53,7 +53,7 @@ def test_score_file_writes_every_row_with_its_scores_and_errors(tmp_path: Path) 
     assert (rows["1"]["label"], rows["2"]["label"]) == ("negative", "positive")
     assert float(rows["1"]["score"]) < 0 < float(rows["2"]["score"])
     assert rows["1"]["language"] == "en" and rows["1"]["error"] == ""
-    assert "quality" in rows["1"]["aspects"] or rows["1"]["aspects"] == ""
+    assert rows["1"]["aspects"] == "quality:negative;other:negative"
     assert (rows["3"]["label"], rows["3"]["error"]) == ("empty", "empty text")
     assert rows["4"]["label"] == "" and "not valid UTF-8" in rows["4"]["error"]
     assert "\ufffd" in rows["4"]["comment"]  # the row is kept, its bad bytes marked
