@@ -1,0 +1,128 @@
+"""Churn features and labels are point-in-time: nothing dated after the cutoff leaks in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from django.utils import timezone
+
+from churnmodel.features import feature_frame
+from churnmodel.labels import IncompleteWindowError, churn_labels
+from crm.models import Event, Ticket, TicketMessage
+from sentiment.services import texts_score
+from tests.factories import (
+    CustomerFactory,
+    EventFactory,
+    OrderFactory,
+    ReviewFactory,
+    TicketFactory,
+    TicketMessageFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+CUTOFF = timezone.now() - timedelta(days=100)
+
+
+def at(days_before_cutoff: float) -> object:
+    return CUTOFF - timedelta(days=days_before_cutoff)
+
+
+@pytest.fixture
+def customer():
+    """Orders every 20 days up to 10 days before the cutoff, visits, a ticket, reviews."""
+    customer = CustomerFactory(signed_up_at=at(400))
+    for days in (90, 70, 50, 30, 10):
+        OrderFactory(customer=customer, placed_at=at(days), total=Decimal("50.00"),
+                     delivered_at=None, promised_delivery_date=None)  # fmt: skip
+    EventFactory(customer=customer, kind=Event.Kind.VISIT, occurred_at=at(2))
+    ticket = TicketFactory(customer=customer, opened_at=at(5), solved_at=at(4),
+                           status=Ticket.Status.SOLVED)  # fmt: skip
+    TicketMessageFactory(ticket=ticket, created_at=at(5))
+    review = ReviewFactory(customer=customer, rating=1, title="", created_at=at(3),
+                           body="It ripped after one wash. Awful quality.")  # fmt: skip
+    texts_score(text_ids=[review.customer_text.pk, ticket.messages.get().customer_text.pk])
+    return customer
+
+
+def test_features_describe_the_customer_as_of_the_cutoff(customer) -> None:
+    row = feature_frame(CUTOFF).loc[customer.pk]
+
+    # Windows are (T - d, T]: the orders exactly 30 and 90 days back fall outside.
+    assert row["orders_total"] == 5 and row["orders_30d"] == 1 and row["orders_90d"] == 4
+    assert row["recency_days"] == pytest.approx(10)
+    assert row["usual_gap_days"] == pytest.approx(20)
+    assert row["gap_ratio"] == pytest.approx(0.5)
+    assert row["avg_order_value"] == pytest.approx(50)
+    assert row["days_since_last_visit"] == pytest.approx(2)
+    assert (row["tickets_total"], row["tickets_open"]) == (1, 0)
+    assert row["solve_hours_avg"] == pytest.approx(24)
+    assert (row["reviews_total"], row["low_ratings"]) == (1, 1)
+    assert row["transformer_texts"] == 2 and row["transformer_min"] < -0.5
+
+
+def test_records_dated_after_the_cutoff_never_change_its_features(customer) -> None:
+    """GIVEN features at T WHEN orders, events, reviews, tickets and messages dated after T
+    arrive (and an open ticket is solved after T) THEN T's features are identical."""
+    before = feature_frame(CUTOFF)
+
+    later = CUTOFF + timedelta(days=1)
+    OrderFactory(customer=customer, placed_at=later, total=Decimal("999.00"))
+    EventFactory(customer=customer, kind=Event.Kind.VISIT, occurred_at=later)
+    open_ticket = TicketFactory(customer=customer, opened_at=at(1), solved_at=None)
+    before_open = feature_frame(CUTOFF)
+    open_ticket.solved_at = later
+    open_ticket.status = Ticket.Status.SOLVED
+    open_ticket.save(update_fields=["solved_at", "status"])
+    TicketFactory(customer=customer, opened_at=later)
+    message = TicketMessageFactory(ticket=open_ticket, created_at=later,
+                                   author_kind=TicketMessage.Author.CUSTOMER)  # fmt: skip
+    review = ReviewFactory(customer=customer, created_at=later, rating=5)
+    texts_score(text_ids=[review.customer_text.pk, message.customer_text.pk])
+    CustomerFactory(signed_up_at=later)
+
+    pd.testing.assert_frame_equal(feature_frame(CUTOFF), before_open)
+    assert before_open.loc[customer.pk, "tickets_open"] == 1
+    assert before.loc[customer.pk, "tickets_open"] == 0
+
+
+def test_a_customer_without_orders_has_zero_counts_and_no_recency() -> None:
+    quiet = CustomerFactory(signed_up_at=at(50))
+    row = feature_frame(CUTOFF).loc[quiet.pk]
+    assert row["orders_total"] == 0 and row["spend_365d"] == 0
+    assert pd.isna(row["recency_days"]) and pd.isna(row["usual_gap_days"])
+    assert row["tenure_days"] == pytest.approx(50)
+
+
+def test_a_late_delivery_counts_once_it_is_known_at_the_cutoff() -> None:
+    customer = CustomerFactory(signed_up_at=at(100))
+    promised = at(20).date()
+    OrderFactory(customer=customer, placed_at=at(25), promised_delivery_date=promised,
+                 delivered_at=at(15))  # fmt: skip
+    OrderFactory(customer=customer, placed_at=at(3), promised_delivery_date=at(-5).date(),
+                 delivered_at=None)  # fmt: skip
+    assert feature_frame(CUTOFF).loc[customer.pk, "late_deliveries"] == 1
+
+
+def test_labels_say_who_bought_again_within_the_horizon() -> None:
+    stays = CustomerFactory(signed_up_at=at(100))
+    leaves = CustomerFactory(signed_up_at=at(100))
+    OrderFactory(customer=stays, placed_at=at(10))
+    OrderFactory(customer=stays, placed_at=CUTOFF + timedelta(days=30))
+    OrderFactory(customer=leaves, placed_at=at(10))
+    OrderFactory(customer=leaves, placed_at=CUTOFF + timedelta(days=70))  # after the window
+
+    labels = churn_labels(CUTOFF, horizon_days=60)
+
+    assert labels.to_dict() == {stays.pk: 0.0, leaves.pk: 1.0}
+
+
+def test_a_cutoff_whose_window_is_not_over_is_refused_naming_the_latest_valid_one() -> None:
+    OrderFactory(placed_at=CUTOFF)
+    with pytest.raises(
+        IncompleteWindowError, match=f"latest is {(CUTOFF - timedelta(days=60)):%Y-%m-%d}"
+    ):
+        churn_labels(CUTOFF - timedelta(days=30), horizon_days=60)
