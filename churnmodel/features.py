@@ -9,8 +9,13 @@ derived features (gaps, ratios, trends) are computed column-wise in pandas.
 
 Not yet here: returns and cancellations, and ticket reopen counts (the CRM keeps them as
 the current state, not as of T: using them would leak the future into the past, so they
-need a timestamp first); the last / time-decayed / 30-day change of sentiment, negative
-mentions per aspect, and agents' overrides in place of model labels.
+need a timestamp first).
+
+Text features come two ways: per analyzer (mean, minimum, share negative of its scores),
+and from each text's effective label (sentiment.selectors.with_effective_label: an
+agent's override wins over the models), with the last, time-decayed and 30-day change of
+the score, and negative mentions per aspect. Texts marked "unsupported language" or
+"empty" have no score and count nowhere.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ WINDOWS = (30, 90, 365)
 EVENT_KINDS = tuple(Event.Kind.values)
 ANALYZED_LABELS = ("negative", "neutral", "positive")  # "unsupported" and "empty" are ignored
 ANALYZERS = ("vader", "transformer")
+HALF_LIFE_DAYS = 30
 
 
 def _frame(rows: QuerySet, aggregates: dict[str, Any]) -> Any:
@@ -141,6 +147,85 @@ def _text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
     return pd.concat(frames, axis=1)
 
 
+def _effective_text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
+    """From each text's effective label (an agent's override, else the primary analyzer's)
+    and score: the share read negative, the last text's score, a time-decayed mean (half-
+    life SENTIMENT_HALF_LIFE_DAYS), and the change of the mean over the last 30 days
+    against the texts before them. One query over the texts, then column-wise pandas."""
+    import numpy as np
+    import pandas as pd
+
+    from crm.models import CustomerText
+    from sentiment.selectors import with_effective_label
+
+    texts = (
+        with_effective_label(
+            CustomerText.objects.filter(customer__in=customers, written_at__lte=cutoff)
+        )
+        .filter(effective_label__in=ANALYZED_LABELS)
+        .values_list("customer_id", "written_at", "effective_label", "effective_score")
+    )
+    columns = ["customer_id", "written_at", "label", "score"]
+    df = pd.DataFrame.from_records(list(texts), columns=columns)
+    names = [
+        "texts_scored",
+        "share_negative",
+        "sentiment_last",
+        "sentiment_decayed",
+        "sentiment_change_30d",
+    ]
+    if df.empty:
+        return pd.DataFrame(columns=names, index=pd.Index([], name="customer_id"))
+    df["score"] = pd.to_numeric(df["score"], errors="coerce")
+    age = (pd.Timestamp(cutoff) - pd.to_datetime(df["written_at"], utc=True)).dt.total_seconds()
+    df["weight"] = np.power(0.5, age / 86400 / HALF_LIFE_DAYS)
+    df["weighted"] = df["weight"] * df["score"]
+    df["negative"] = (df["label"] == "negative").astype(float)
+    df["recent"] = age <= 30 * 86400
+    groups = df.sort_values("written_at").groupby("customer_id")
+    out = pd.DataFrame(
+        {
+            "texts_scored": groups.size().astype(float),
+            "share_negative": groups["negative"].mean(),
+            "sentiment_last": groups["score"].last(),
+            "sentiment_decayed": groups["weighted"].sum()
+            / df[df["score"].notna()].groupby("customer_id")["weight"].sum(),
+        }
+    )
+    recent = df[df["recent"]].groupby("customer_id")["score"].mean()
+    older = df[~df["recent"]].groupby("customer_id")["score"].mean()
+    out["sentiment_change_30d"] = recent - older
+    return out
+
+
+def _aspect_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
+    """Negative mentions per aspect in the customer's texts written by T (primary analyzer,
+    current content)."""
+    from django.conf import settings
+
+    from sentiment.models import Aspect, AspectMention
+
+    mentions = AspectMention.objects.filter(
+        label="negative",
+        score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+        score__content_hash=F("score__text__content_hash"),
+        score__text__written_at__lte=cutoff,
+        score__text__customer__in=customers,
+    )
+    aggregates = {
+        f"negative_{aspect}": Count("pk", filter=Q(aspect=aspect)) for aspect in Aspect.values
+    }
+    import pandas as pd
+
+    columns = ["customer_id", *aggregates]
+    rows = (
+        mentions.values(customer_id=F("score__text__customer_id"))
+        .annotate(**aggregates)
+        .values_list(*columns)
+    )
+    return pd.DataFrame.from_records(list(rows), columns=columns).set_index("customer_id")
+
+
 def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None) -> Any:
     """One row per customer who had signed up by `cutoff` (index: customer id), features as
     columns; counts are 0 and unknown values NaN where a customer has no such records.
@@ -163,6 +248,8 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
         _ticket_features,
         _review_features,
         _text_features,
+        _effective_text_features,
+        _aspect_features,
     ):
         frame = frame.join(part(cutoff, customers), how="left")
     counts = [
@@ -173,6 +260,7 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
     counts += [f"{kind}{suffix}" for kind in EVENT_KINDS for suffix in ("_30d", "_prev_30d")]
     counts += ["spend_total", *(f"spend_{d}d" for d in WINDOWS)]
     counts += [f"{a}_{suffix}" for a in ANALYZERS for suffix in ("texts", "negative")]
+    counts += ["texts_scored", *(c for c in frame.columns if c.startswith("negative_"))]
     for column in counts:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0.0)
 
@@ -221,4 +309,9 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
         out[f"{analyzer}_mean"] = pd.to_numeric(frame[f"{analyzer}_mean"], errors="coerce")
         out[f"{analyzer}_min"] = pd.to_numeric(frame[f"{analyzer}_min"], errors="coerce")
         out[f"{analyzer}_share_negative"] = frame[f"{analyzer}_negative"] / texts.where(texts > 0)
+    for column in ("texts_scored", "share_negative", "sentiment_last", "sentiment_decayed",
+                   "sentiment_change_30d"):  # fmt: skip
+        out[column] = pd.to_numeric(frame[column], errors="coerce")
+    for column in (c for c in frame.columns if c.startswith("negative_")):
+        out[column] = frame[column]
     return out.astype(float).sort_index()

@@ -126,3 +126,33 @@ def test_a_cutoff_whose_window_is_not_over_is_refused_naming_the_latest_valid_on
         IncompleteWindowError, match=f"latest is {(CUTOFF - timedelta(days=60)):%Y-%m-%d}"
     ):
         churn_labels(CUTOFF - timedelta(days=30), horizon_days=60)
+
+
+def test_text_features_use_overrides_ignore_other_languages_and_count_aspects() -> None:
+    """GIVEN a customer with a delivery complaint, a German review and a happy review that
+    an agent relabelled negative THEN the German text counts nowhere, the override counts
+    as negative, and the delivery complaint is a negative delivery mention."""
+    from sentiment.services import label_override_create
+
+    customer = CustomerFactory(signed_up_at=at(200))
+    late = ReviewFactory(customer=customer, title="", created_at=at(40),
+                         body="The parcel arrived three weeks late. Very annoying.")  # fmt: skip
+    german = ReviewFactory(
+        customer=customer, title="", created_at=at(20),
+        body="Das Kleid kam kaputt an und niemand antwortet auf meine Mails.",
+    )  # fmt: skip
+    happy = ReviewFactory(customer=customer, title="", created_at=at(5),
+                          body="Oh great, just what I needed, another broken zip!")  # fmt: skip
+    ids = [r.customer_text.pk for r in (late, german, happy)]
+    texts_score(text_ids=ids)
+    label_override_create(text=happy.customer_text, label="negative", user=None)
+
+    row = feature_frame(CUTOFF).loc[customer.pk]
+
+    assert row["texts_scored"] == 2  # the German review is not read
+    assert row["share_negative"] == 1.0
+    assert row["negative_delivery"] == 1
+    assert row["transformer_texts"] == 2
+    assert row["sentiment_last"] == pytest.approx(
+        happy.customer_text.scores.get(analyzer="transformer").score
+    )
