@@ -150,7 +150,7 @@ def _text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 def _effective_text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
     """From each text's effective label (an agent's override, else the primary analyzer's)
     and score: the share read negative, the last text's score, a time-decayed mean (half-
-    life SENTIMENT_HALF_LIFE_DAYS), and the change of the mean over the last 30 days
+    life HALF_LIFE_DAYS), and the change of the mean over the last 30 days
     against the texts before them. One query over the texts, then column-wise pandas."""
     import numpy as np
     import pandas as pd
@@ -158,12 +158,12 @@ def _effective_text_features(cutoff: datetime, customers: QuerySet[Customer]) ->
     from crm.models import CustomerText
     from sentiment.selectors import with_effective_label
 
-    texts = (
-        with_effective_label(
-            CustomerText.objects.filter(customer__in=customers, written_at__lte=cutoff)
-        )
-        .filter(effective_label__in=ANALYZED_LABELS)
-        .values_list("customer_id", "written_at", "effective_label", "effective_score")
+    # Any: the type checker cannot see the annotations with_effective_label adds.
+    annotated: Any = with_effective_label(
+        CustomerText.objects.filter(customer__in=customers, written_at__lte=cutoff)
+    )
+    texts = annotated.filter(effective_label__in=ANALYZED_LABELS).values_list(
+        "customer_id", "written_at", "effective_label", "effective_score"
     )
     columns = ["customer_id", "written_at", "label", "score"]
     df = pd.DataFrame.from_records(list(texts), columns=columns)
