@@ -29,7 +29,7 @@ from sentiment.analyzers.base import Analysis, Analyzer, Probabilities
 from sentiment.aspects import AspectPolarity, aggregate_aspects
 from sentiment.emoji import describe_emoji
 from sentiment.language import detect_language, english_sentences, is_supported
-from sentiment.text import split_sentences
+from sentiment.text import Sentence, split_sentences
 
 EMPTY = "empty"
 UNSUPPORTED = "unsupported"
@@ -109,15 +109,9 @@ def without_markup(text: str) -> str:
     return text
 
 
-def readable(text: str) -> str:
-    """What the analyzers read: the text without markup and with emoji spelled out as
-    words. Only the analyzers' copy; the text is stored as it came."""
-    return describe_emoji(without_markup(text))
-
-
-def _has_content(text: str) -> bool:
+def _has_content(readable_text: str) -> bool:
     """Words, digits or emoji outside markup: something an analyzer can read."""
-    return any(ch.isalnum() for ch in readable(text))
+    return any(ch.isalnum() for ch in readable_text)
 
 
 def analyze_texts(analyzer: Analyzer, texts: Sequence[str]) -> list[TextAnalysis]:
@@ -127,33 +121,41 @@ def analyze_texts(analyzer: Analyzer, texts: Sequence[str]) -> list[TextAnalysis
     Raises whatever the analyzer raises (a broken model fails the whole batch loudly).
     """
     results: list[TextAnalysis | None] = [None] * len(texts)
-    pending: list[tuple[int, str, list[Any], int]] = []
+    # (index, language, [(sentence, what the analyzer reads)], sentences left out)
+    pending: list[tuple[int, str, list[tuple[Sentence, str]], int]] = []
     for i, text in enumerate(texts):
-        if not text or not _has_content(text):
+        plain = without_markup(text) if text else ""
+        if not _has_content(describe_emoji(plain)):
             results[i] = TextAnalysis(label=EMPTY)
             continue
         # The gate reads the words as written: spelled-out emoji would make any text English.
-        guess = detect_language(without_markup(text))
+        guess = detect_language(plain)
         if not is_supported(guess):
             results[i] = TextAnalysis(label=UNSUPPORTED, language=guess.code)
             continue
-        sentences = [s for s in split_sentences(text) if _has_content(s.text)]
-        keep = english_sentences([without_markup(s.text) for s in sentences])
-        kept = [s for s, ok in zip(sentences, keep, strict=True) if ok]
+        sentences = []
+        for sentence in split_sentences(text):
+            plain_sentence = without_markup(sentence.text)
+            # What the analyzer reads: no markup, emoji spelled out (the stored text is unchanged).
+            read = describe_emoji(plain_sentence)
+            if _has_content(read):
+                sentences.append((sentence, plain_sentence, read))
+        keep = english_sentences([plain_sentence for _, plain_sentence, _ in sentences])
+        kept = [(s, read) for (s, _, read), ok in zip(sentences, keep, strict=True) if ok]
         if not kept:
             # Every sentence with words is in another language.
             results[i] = TextAnalysis(label=UNSUPPORTED, language=guess.code)
             continue
         pending.append((i, guess.code, kept, len(sentences) - len(kept)))
 
-    documents = [[readable(s.text) for s in kept] for _, _, kept, _ in pending]
+    documents = [[read for _, read in kept] for _, _, kept, _ in pending]
     for (i, language, kept, skipped), doc in zip(
         pending, analyzer.analyze_documents(documents) if documents else [], strict=True
     ):
         whole: Analysis = doc.text
         scored = tuple(
             SentenceScore(s.start, s.end, s.text, a.score, a.label)
-            for s, a in zip(kept, doc.sentences, strict=True)
+            for (s, _), a in zip(kept, doc.sentences, strict=True)
         )
         aspects = aggregate_aspects(
             [s.text for s in scored], [s.score for s in scored], [s.label for s in scored]
