@@ -34,13 +34,17 @@ ANALYZERS = ("vader", "transformer")
 HALF_LIFE_DAYS = 30
 
 
-def _frame(rows: QuerySet, aggregates: dict[str, Any]) -> Any:
+def _frame(rows: QuerySet, aggregates: dict[str, Any], customer: str = "customer_id") -> Any:
     """The per-customer aggregate rows as a DataFrame indexed by customer id, every
-    aggregate a column even when no customer has a row."""
+    aggregate a column even when no customer has a row. `customer` is the path from the
+    rows to the customer's id."""
     import pandas as pd
 
+    # An alias of its own: naming it "customer_id" would clash with the field on rows'
+    # models that have one.
+    grouped = rows.values(group_customer=F(customer)).annotate(**aggregates)
+    records = grouped.values_list("group_customer", *aggregates)
     columns = ["customer_id", *aggregates]
-    records = rows.values("customer_id").annotate(**aggregates).values_list(*columns)
     return pd.DataFrame.from_records(list(records), columns=columns).set_index("customer_id")
 
 
@@ -135,15 +139,7 @@ def _text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
             f"{analyzer}_min": Min("score"),
             f"{analyzer}_negative": Count("pk", filter=Q(label="negative")),
         }
-        columns = ["customer_id", *aggregates]
-        rows = (
-            scores.values(customer_id=F("text__customer_id"))
-            .annotate(**aggregates)
-            .values_list(*columns)
-        )
-        frames.append(
-            pd.DataFrame.from_records(list(rows), columns=columns).set_index("customer_id")
-        )
+        frames.append(_frame(scores, aggregates, customer="text__customer_id"))
     return pd.concat(frames, axis=1)
 
 
@@ -215,15 +211,7 @@ def _aspect_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
     aggregates = {
         f"negative_{aspect}": Count("pk", filter=Q(aspect=aspect)) for aspect in Aspect.values
     }
-    import pandas as pd
-
-    columns = ["customer_id", *aggregates]
-    rows = (
-        mentions.values(customer_id=F("score__text__customer_id"))
-        .annotate(**aggregates)
-        .values_list(*columns)
-    )
-    return pd.DataFrame.from_records(list(rows), columns=columns).set_index("customer_id")
+    return _frame(mentions, aggregates, customer="score__text__customer_id")
 
 
 def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None) -> Any:
