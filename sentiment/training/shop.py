@@ -72,20 +72,18 @@ def read_rows_csv(path: Path) -> list[Row]:
 
 def measure(artifact_dir: Path, rows: Sequence[Row]) -> dict[str, float]:
     """Accuracy and macro-F1 of the artifact's model on `rows` (float32 reference runtime)."""
-    from sklearn.metrics import accuracy_score, f1_score
-
     from sentiment.analyzers.transformer import LABELS as MODEL_LABELS
     from sentiment.analyzers.transformer import TransformerAnalyzer
+    from sentiment.training.train import macro_f1
 
     model = TransformerAnalyzer(artifact_dir)
     predicted = [MODEL_LABELS.index(a.label) for a in model.analyze_many([t for t, _ in rows])]
     gold = [label for _, label in rows]
+    hits = sum(p == y for p, y in zip(predicted, gold, strict=True))
     return {
         "rows": len(rows),
-        "accuracy": round(float(accuracy_score(gold, predicted)), 4),
-        "macro_f1": round(
-            float(f1_score(gold, predicted, average="macro", labels=[0, 1, 2], zero_division=0)), 4
-        ),
+        "accuracy": round(hits / len(rows), 4),
+        "macro_f1": round(macro_f1(predicted, gold), 4),
     }
 
 

@@ -169,9 +169,11 @@ def binary_accuracy(probs: Sequence[Sequence[float]], labels: Sequence[int]) -> 
 
 
 def macro_f1(predicted: Sequence[int], labels: Sequence[int]) -> float:
+    """Macro-F1 over the three classes; a class absent from both counts 0 (no warning:
+    a small held-out set of a shop's reviews may lack one)."""
     from sklearn.metrics import f1_score
 
-    return float(f1_score(labels, predicted, labels=[0, 1, 2], average="macro"))
+    return float(f1_score(labels, predicted, labels=[0, 1, 2], average="macro", zero_division=0))
 
 
 def evaluate(

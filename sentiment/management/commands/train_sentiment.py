@@ -48,7 +48,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **o: Any) -> None:
-        from sentiment.analyzers.transformer import ArtifactError, read_manifest
+        from sentiment.analyzers.transformer import ArtifactError
         from sentiment.training.train import train
 
         current = Path(settings.SENTIMENT_TRANSFORMER_DIR)
@@ -104,7 +104,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"new model {output} ({manifest['size_bytes']} bytes)")
 
-        better = self._compare(current, output, manifest, held_out, read_manifest)
+        better = self._compare(current, output, manifest, held_out)
         if not o["activate"]:
             self.stdout.write("Not activated (pass --activate to install it).")
             return
@@ -126,9 +126,10 @@ class Command(BaseCommand):
         candidate: Path,
         manifest: dict[str, Any],
         held_out: list[shop.Row],
-        read_manifest: Any,
     ) -> bool:
         """Print current vs new on the same rows; True if the new one does at least as well."""
+        from sentiment.analyzers.transformer import read_manifest
+
         try:
             current_manifest = read_manifest(current)
         except Exception as exc:
