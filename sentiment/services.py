@@ -111,7 +111,12 @@ def _store(
     return len(rows)
 
 
-def ids_with_backlog(*, text_ids: Sequence[int], limit: int | None = None) -> list[int]:
+def ids_with_backlog(
+    *,
+    text_ids: Sequence[int],
+    analyzers: Iterable[Analyzer] | None = None,
+    limit: int | None = None,
+) -> list[int]:
     """`text_ids` plus the newest texts saved after them that still lack a score, up to
     `limit` ids in all (default SENTIMENT_BATCH_SIZE).
 
@@ -127,7 +132,7 @@ def ids_with_backlog(*, text_ids: Sequence[int], limit: int | None = None) -> li
     if not ids or len(ids) >= limit:
         return ids
     newer: set[int] = set()
-    for analyzer in loadable_analyzers():
+    for analyzer in analyzers if analyzers is not None else loadable_analyzers():
         room = limit - len(ids) - len(newer)
         if room <= 0:
             break

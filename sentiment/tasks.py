@@ -37,7 +37,10 @@ def score_texts(text_ids: list[int]) -> int:
     (text, analyzer, version) constraint; ids that no longer exist are skipped. Hence
     late acknowledgement: a batch redelivered after a worker dies is finished, not doubled.
     """
-    return services.texts_score(text_ids=services.ids_with_backlog(text_ids=text_ids))
+    # Loaded (or, for a broken one, tried and logged) once for both steps.
+    analyzers = loadable_analyzers()
+    ids = services.ids_with_backlog(text_ids=text_ids, analyzers=analyzers)
+    return services.texts_score(text_ids=ids, analyzers=analyzers)
 
 
 @shared_task(name="sentiment.sweep_unscored")
