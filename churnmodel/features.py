@@ -49,7 +49,9 @@ def _frame(rows: QuerySet, aggregates: dict[str, Any], customer: str = "customer
 
 
 def _order_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
-    orders = Order.objects.filter(customer__in=customers, placed_at__lte=cutoff)
+    orders = Order.objects.db_manager(customers.db).filter(
+        customer__in=customers, placed_at__lte=cutoff
+    )
     aggregates: dict[str, Any] = {
         "orders_total": Count("pk"),
         "spend_total": Sum("total"),
@@ -75,7 +77,9 @@ def _order_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 
 
 def _event_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
-    events = Event.objects.filter(customer__in=customers, occurred_at__lte=cutoff)
+    events = Event.objects.db_manager(customers.db).filter(
+        customer__in=customers, occurred_at__lte=cutoff
+    )
     last_30 = Q(occurred_at__gt=cutoff - timedelta(days=30))
     prev_30 = Q(
         occurred_at__gt=cutoff - timedelta(days=60), occurred_at__lte=cutoff - timedelta(days=30)
@@ -91,7 +95,9 @@ def _event_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 
 
 def _ticket_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
-    tickets = Ticket.objects.filter(customer__in=customers, opened_at__lte=cutoff)
+    tickets = Ticket.objects.db_manager(customers.db).filter(
+        customer__in=customers, opened_at__lte=cutoff
+    )
     solved = Q(solved_at__lte=cutoff)
     return _frame(
         tickets,
@@ -105,7 +111,9 @@ def _ticket_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 
 
 def _review_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
-    reviews = Review.objects.filter(customer__in=customers, created_at__lte=cutoff)
+    reviews = Review.objects.db_manager(customers.db).filter(
+        customer__in=customers, created_at__lte=cutoff
+    )
     return _frame(
         reviews,
         {
@@ -126,7 +134,7 @@ def _text_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 
     frames = []
     for analyzer in ANALYZERS:
-        scores = SentimentScore.objects.filter(
+        scores = SentimentScore.objects.db_manager(customers.db).filter(
             analyzer=analyzer,
             text__customer__in=customers,
             text__written_at__lte=cutoff,
@@ -156,7 +164,9 @@ def _effective_text_features(cutoff: datetime, customers: QuerySet[Customer]) ->
 
     # Any: the type checker cannot see the annotations with_effective_label adds.
     annotated: Any = with_effective_label(
-        CustomerText.objects.filter(customer__in=customers, written_at__lte=cutoff)
+        CustomerText.objects.db_manager(customers.db).filter(
+            customer__in=customers, written_at__lte=cutoff
+        )
     )
     texts = annotated.filter(effective_label__in=ANALYZED_LABELS).values_list(
         "customer_id", "written_at", "effective_label", "effective_score"
@@ -201,7 +211,7 @@ def _aspect_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
 
     from sentiment.models import Aspect, AspectMention
 
-    mentions = AspectMention.objects.filter(
+    mentions = AspectMention.objects.db_manager(customers.db).filter(
         label="negative",
         score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
         score__content_hash=F("score__text__content_hash"),
@@ -214,9 +224,13 @@ def _aspect_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
     return _frame(mentions, aggregates, customer="score__text__customer_id")
 
 
-def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None) -> Any:
+def feature_frame(
+    cutoff: datetime, customers: QuerySet[Customer] | None = None, *, using: str | None = None
+) -> Any:
     """One row per customer who had signed up by `cutoff` (index: customer id), features as
-    columns; counts are 0 and unknown values NaN where a customer has no such records.
+    columns (FEATURES, in that order); counts are 0 and unknown values NaN where a customer
+    has no such records. `using` names the database (all queries go to the customers'
+    database).
 
     Reads only records dated at or before `cutoff` (see the module docstring).
     """
@@ -226,6 +240,8 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
     customers = (customers if customers is not None else Customer.objects.all()).filter(
         signed_up_at__lte=cutoff
     )
+    if using is not None:
+        customers = customers.using(using)
     base = pd.DataFrame.from_records(
         customers.values("pk", "signed_up_at"), columns=["pk", "signed_up_at"]
     ).set_index("pk")
@@ -258,7 +274,8 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
 
     out = pd.DataFrame(index=frame.index)
     out["tenure_days"] = days_since("signed_up_at")
-    out["recency_days"] = days_since("last_order_at")
+    # Never ordered: days since signing up, the time they have gone without an order.
+    out["recency_days"] = days_since("last_order_at").fillna(out["tenure_days"])
     out["days_since_last_visit"] = days_since("last_visit_at")
     out["days_since_last_event"] = days_since("last_event_at")
     for days in WINDOWS:
@@ -303,3 +320,19 @@ def feature_frame(cutoff: datetime, customers: QuerySet[Customer] | None = None)
     for column in (c for c in frame.columns if c.startswith("negative_")):
         out[column] = frame[column]
     return out.astype(float).sort_index()
+
+
+def feature_names() -> list[str]:
+    """The features this code computes, in order: what a trained model must read."""
+    from django.utils import timezone
+
+    return list(feature_frame(timezone.now(), Customer.objects.none()).columns)
+
+
+# Features that come from what customers wrote: left out by the training's ablation.
+TEXT_FEATURE_PREFIXES = (*(f"{a}_" for a in ANALYZERS), "texts_scored", "share_negative",
+                         "sentiment_", "negative_")  # fmt: skip
+
+
+def is_text_feature(name: str) -> bool:
+    return name.startswith(TEXT_FEATURE_PREFIXES)

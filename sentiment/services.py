@@ -174,6 +174,30 @@ def scoring_enqueue(*, text_ids: Sequence[int]) -> int:
     return sent
 
 
+def scored_hand_over(*, text_ids: Sequence[int]) -> bool:
+    """Hand the customers of freshly scored texts to the next stage, by task name
+    (SENTIMENT_SCORED_TASK, the churn re-score; empty: nobody). Sentiment never imports
+    the app downstream of it. A broker error is logged: the nightly batch catches up."""
+    from celery import current_app
+    from kombu.exceptions import OperationalError as BrokerError
+
+    name = settings.SENTIMENT_SCORED_TASK
+    customers = sorted(
+        set(
+            CustomerText.objects.filter(pk__in=list(text_ids)).values_list("customer_id", flat=True)
+        )
+    )
+    if not name or not customers:
+        return False
+    try:
+        current_app.send_task(name, args=(customers,))
+    except BrokerError as exc:
+        logger.warning("Broker unreachable (%s); %s not sent for %d customers.", exc, name,
+                       len(customers))  # fmt: skip
+        return False
+    return True
+
+
 def unscored_enqueue(*, limit: int | None = None) -> int:
     """Find texts missing a score from any enabled analyzer and queue them; return the count.
 

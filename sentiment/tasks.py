@@ -36,11 +36,15 @@ def score_texts(text_ids: list[int]) -> int:
     Idempotent: only texts without a current score are computed, backed by the unique
     (text, analyzer, version) constraint; ids that no longer exist are skipped. Hence
     late acknowledgement: a batch redelivered after a worker dies is finished, not doubled.
+    When it wrote scores, the texts' customers are handed on (SENTIMENT_SCORED_TASK).
     """
     # Loaded (or, for a broken one, tried and logged) once for both steps.
     analyzers = loadable_analyzers()
     ids = services.ids_with_backlog(text_ids=text_ids, analyzers=analyzers)
-    return services.texts_score(text_ids=ids, analyzers=analyzers)
+    written = services.texts_score(text_ids=ids, analyzers=analyzers)
+    if written:
+        services.scored_hand_over(text_ids=ids)
+    return written
 
 
 @shared_task(name="sentiment.sweep_unscored")

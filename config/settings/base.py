@@ -11,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
-from config.env import env_bool, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("CRM_VAR_DIR") or BASE_DIR / "var")
@@ -163,9 +164,27 @@ SENTIMENT_TRAINING_DATA = Path(
     env_str("SENTIMENT_TRAINING_DATA") or BASE_DIR.parent / "shared" / "data"
 )
 SENTIMENT_BATCH_SIZE = 64
+# The task (by name) that gets the customers of freshly scored texts: the churn re-score.
+SENTIMENT_SCORED_TASK = env_str("SENTIMENT_SCORED_TASK", "churnmodel.score_customers")
 # The sweeper enqueues at most this many texts per run; the rest wait for the next run,
 # so a long broker outage does not flood the queue in one go.
 SENTIMENT_SWEEP_LIMIT = env_int("SENTIMENT_SWEEP_LIMIT", 20_000)
+
+# --- Churn ---------------------------------------------------------------------------------
+# Churned at T = active before T and no purchase (or, with CHURN_TARGET=activity, no
+# purchase, visit or other event) in (T, T + horizon]. A trained model keeps its own.
+CHURN_HORIZON_DAYS = env_int("CHURN_HORIZON_DAYS", 60)
+CHURN_TARGET = env_str("CHURN_TARGET", "purchase")
+# Risk bands: probability >= MEDIUM is "medium", >= HIGH is "high", else "low".
+CHURN_RISK_MEDIUM = env_float("CHURN_RISK_MEDIUM", 0.30)
+CHURN_RISK_HIGH = env_float("CHURN_RISK_HIGH", 0.60)
+# Trained model artifacts (one file per version, named by its checksum-verified id).
+CHURN_MODEL_DIR = Path(env_str("CHURN_MODEL_DIR") or VAR_DIR / "models" / "churn")
+CHURN_SCORE_CHUNK = env_int("CHURN_SCORE_CHUNK", 10_000)
+CHURN_SEGMENTS = env_int("CHURN_SEGMENTS", 5)
+# A feature whose population stability index passes this at batch scoring is flagged.
+CHURN_DRIFT_THRESHOLD = env_float("CHURN_DRIFT_THRESHOLD", 0.2)
+CHURN_NIGHTLY_HOUR = env_int("CHURN_NIGHTLY_HOUR", 2)
 
 # --- Celery --------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
@@ -217,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sentiment.sweep_unscored",
         "schedule": timedelta(minutes=env_int("SENTIMENT_SWEEP_MINUTES", 2)),
         "options": {"expires": 110},
+    },
+    "churn-score-nightly": {
+        "task": "churnmodel.score_all",
+        "schedule": crontab(hour=CHURN_NIGHTLY_HOUR, minute=30),
     },
 }
 

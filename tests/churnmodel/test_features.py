@@ -89,11 +89,11 @@ def test_records_dated_after_the_cutoff_never_change_its_features(customer) -> N
     assert before.loc[customer.pk, "tickets_open"] == 0
 
 
-def test_a_customer_without_orders_has_zero_counts_and_no_recency() -> None:
+def test_a_customer_without_orders_has_gone_without_one_since_signing_up() -> None:
     quiet = CustomerFactory(signed_up_at=at(50))
     row = feature_frame(CUTOFF).loc[quiet.pk]
     assert row["orders_total"] == 0 and row["spend_365d"] == 0
-    assert pd.isna(row["recency_days"]) and pd.isna(row["usual_gap_days"])
+    assert row["recency_days"] == pytest.approx(50) and pd.isna(row["usual_gap_days"])
     assert row["tenure_days"] == pytest.approx(50)
 
 

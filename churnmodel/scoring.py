@@ -1,0 +1,163 @@
+"""Score customers with the serving model: probability, band, reasons, segment; history
+kept (one new ChurnScore row per customer per scoring).
+
+`score_all` is the nightly batch: every customer who is not erased, in chunks of
+CHURN_SCORE_CHUNK for the feature queries; it refits the segments and measures drift
+(population stability index per feature against the training distributions) on its run.
+`score_customers` is the incremental path for a few customers after new text, orders or
+tickets: same model, the latest run's segments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from churnmodel import reasons as reasons_module
+from churnmodel import segments
+from churnmodel.features import feature_frame
+from churnmodel.models import ChurnScore, ScoringRun, band_for
+from churnmodel.registry import Serving, serving_model
+from churnmodel.training import bin_shares
+from crm.models import Customer
+
+logger = logging.getLogger(__name__)
+
+
+class NoModel(Exception):
+    """No churn model has been trained and promoted yet."""
+
+
+def _serving() -> Serving:
+    serving = serving_model()
+    if serving is None:
+        raise NoModel("No churn model is active yet: run `python manage.py churn_train`.")
+    return serving
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    """Population stability index between two binned distributions (same bins)."""
+    import numpy as np
+
+    e = np.clip(np.asarray(expected, dtype=float), 1e-4, None)
+    a = np.clip(np.asarray(actual, dtype=float), 1e-4, None)
+    return float(((a - e) * np.log(a / e)).sum())
+
+
+def drift(frame: Any, distributions: dict[str, Any]) -> dict[str, float]:
+    """PSI per feature of `frame` against the training distributions."""
+    out = {}
+    for feature, reference in distributions.items():
+        if feature in frame.columns:
+            actual = bin_shares(frame[feature].to_numpy(dtype=float), reference["edges"])
+            out[feature] = round(psi(reference["shares"], actual), 4)
+    return out
+
+
+def _rows(
+    serving: Serving,
+    frame: Any,
+    at: datetime,
+    segment_model: dict[str, Any],
+    run: ScoringRun | None,
+) -> list[ChurnScore]:
+    predictor = serving.predictor
+    matrix = predictor.matrix(frame)
+    probabilities = predictor.predict_matrix(matrix)
+    contributions = predictor.contributions(matrix)
+    per_row = reasons_module.reasons_for(contributions, frame)
+    by_customer = reasons_module.attach_evidence(
+        dict(zip(frame.index.tolist(), per_row, strict=True)), at
+    )
+    names = segments.assign(frame, segment_model)
+    version = serving.version
+    return [
+        ChurnScore(
+            customer_id=customer,
+            model_version=version,
+            run=run,
+            probability=float(p),
+            band=band_for(float(p)),
+            horizon_days=version.horizon_days,
+            target=version.target,
+            reasons=by_customer[customer],
+            segment=name,
+            scored_at=at,
+        )
+        for customer, p, name in zip(frame.index.tolist(), probabilities, names, strict=True)
+    ]
+
+
+def _latest_segments() -> dict[str, Any]:
+    run = ScoringRun.objects.exclude(segments={}).filter(finished_at__isnull=False).first()
+    return run.segments if run else {}
+
+
+def score_customers(customer_ids: Iterable[int], *, at: datetime | None = None) -> int:
+    """Re-score these customers now (or as of `at`); return how many rows were written.
+    Erased or unknown ids are skipped."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0
+    serving = _serving()
+    at = at or timezone.now()
+    frame = feature_frame(at, Customer.objects.filter(pk__in=ids, is_erased=False))
+    if frame.empty:
+        return 0
+    rows = _rows(serving, frame, at, _latest_segments(), None)
+    ChurnScore.objects.bulk_create(rows)
+    return len(rows)
+
+
+def _chunks(at: datetime, size: int) -> Iterable[Any]:
+    customers = Customer.objects.filter(is_erased=False, signed_up_at__lte=at).order_by("pk")
+    ids = list(customers.values_list("pk", flat=True))
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        yield customers.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
+
+
+def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> ScoringRun:
+    """The batch: score every customer, refit segments, measure drift; return the run."""
+    import pandas as pd
+
+    serving = _serving()
+    at = at or timezone.now()
+    run = ScoringRun.objects.create(started_at=timezone.now(), model_version=serving.version)
+    size = chunk_size or settings.CHURN_SCORE_CHUNK
+    frames = [feature_frame(at, chunk) for chunk in _chunks(at, size)]
+    frame = pd.concat(frames) if frames else feature_frame(at, Customer.objects.none())
+    run.drift = drift(frame, serving.version.distributions)
+    run.drifted = sorted(
+        f for f, value in run.drift.items() if value > settings.CHURN_DRIFT_THRESHOLD
+    )
+    run.segments = segments.fit(frame, settings.CHURN_SEGMENTS)
+    for start in range(0, len(frame), size):
+        rows = _rows(serving, frame.iloc[start : start + size], at, run.segments, run)
+        with transaction.atomic():
+            ChurnScore.objects.bulk_create(rows, batch_size=2000)
+    run.customers = len(frame)
+    run.finished_at = timezone.now()
+    run.error = serving.note
+    run.save()
+    if run.drifted:
+        logger.warning("Churn features drifted (PSI > %s): %s", settings.CHURN_DRIFT_THRESHOLD,
+                       ", ".join(run.drifted))  # fmt: skip
+    return run
+
+
+def latest_scores(customers: Any = None) -> Any:
+    """Each customer's newest score row (a queryset of ChurnScore)."""
+    from django.db.models import OuterRef, Subquery
+
+    newest = ChurnScore.objects.filter(customer=OuterRef("customer")).order_by("-scored_at", "-pk")
+    scores = ChurnScore.objects.filter(pk=Subquery(newest.values("pk")[:1]))
+    if customers is not None:
+        scores = scores.filter(customer__in=customers)
+    return scores
