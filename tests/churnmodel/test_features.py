@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from churnmodel.features import feature_frame
@@ -156,3 +157,37 @@ def test_text_features_use_overrides_ignore_other_languages_and_count_aspects() 
     assert row["sentiment_last"] == pytest.approx(
         happy.customer_text.scores.get(analyzer="transformer").score
     )
+
+
+COMPARE = "compare" in settings.DATABASES
+
+
+@pytest.mark.skipif(not COMPARE, reason="set COMPARE_DATABASE_URL to compare with PostgreSQL")
+@pytest.mark.django_db(databases=["default", "compare"] if COMPARE else ["default"])
+def test_sqlite_and_postgresql_compute_identical_features(customer) -> None:
+    """GIVEN the same rows in SQLite and in PostgreSQL THEN every feature at the cutoff is
+    the same on both (to float rounding): the SQL is portable, not engine-specific."""
+    from django.contrib.auth import get_user_model
+
+    from crm.models import Customer, CustomerText, Event, Order, Review
+    from sentiment.models import AspectMention, LabelOverride, SentimentScore
+
+    engines = {settings.DATABASES[a]["ENGINE"].rsplit(".", 1)[-1] for a in ("default", "compare")}
+    assert engines == {"sqlite3", "postgresql"}
+    late = CustomerFactory(signed_up_at=at(300))
+    OrderFactory(customer=late, placed_at=at(60), promised_delivery_date=at(58).date(),
+                 delivered_at=at(50), total=Decimal("12.34"))  # fmt: skip
+    OrderFactory(customer=late, placed_at=at(200), total=Decimal("99.99"))
+    EventFactory(customer=late, kind=Event.Kind.ADD_TO_CART, occurred_at=at(45))
+    CustomerFactory(signed_up_at=at(20))  # no orders at all
+    review = ReviewFactory(customer=late, created_at=at(44), rating=2, title="",
+                           body="Delivery took forever and the box was crushed.")  # fmt: skip
+    texts_score(text_ids=[review.customer_text.pk])
+
+    for model in (get_user_model(), Customer, Order, Event, Review, Ticket, TicketMessage,
+                  CustomerText, SentimentScore, AspectMention, LabelOverride):  # fmt: skip
+        model.objects.using("compare").bulk_create(list(model.objects.using("default").all()))
+
+    frames = [feature_frame(CUTOFF, using=alias) for alias in ("default", "compare")]
+    assert len(frames[0]) == 3
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=False, rtol=1e-9)

@@ -158,7 +158,7 @@ def test_nan_and_infinite_features_never_reach_the_model(shop) -> None:
     else:
         probabilities = predictor.predict(frame)
         seen.append(predictor.matrix(frame))
-    assert np.isfinite(probabilities).all() and ((0 < probabilities) & (probabilities < 1)).all()
+    assert np.isfinite(probabilities).all() and ((probabilities > 0) & (probabilities < 1)).all()
     assert seen and all(np.isfinite(m).all() for m in seen)
 
 

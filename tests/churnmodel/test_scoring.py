@@ -1,0 +1,188 @@
+"""Scoring: every customer gets a probability over a stated horizon, a band, reasons in
+words with their evidence, and a segment; the batch measures drift; history is kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+from unittest import mock
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from churnmodel import reasons, scoring, segments
+from churnmodel.models import Band, ChurnScore, ModelVersion, band_for
+from churnmodel.registry import load
+from crm.models import Customer, Order
+from sentiment.services import texts_score
+from tests.factories import CustomerFactory, OrderFactory, ReviewFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trained(shop) -> ModelVersion:
+    call_command("churn_train", stdout=StringIO())
+    return ModelVersion.objects.get(is_active=True)
+
+
+def test_scoring_without_a_trained_model_says_to_train_one(shop) -> None:
+    with pytest.raises(CommandError, match="churn_train"):
+        call_command("churn_score", stdout=StringIO())
+    assert not ChurnScore.objects.exists()
+
+
+def test_the_batch_scores_every_customer_with_band_horizon_reasons_and_segment(
+    trained, settings
+) -> None:
+    settings.CHURN_RISK_MEDIUM, settings.CHURN_RISK_HIGH = 0.25, 0.7
+    never = CustomerFactory(signed_up_at=timezone.now() - timedelta(days=40))
+    out = StringIO()
+    call_command("churn_score", stdout=out)
+
+    assert f"Scored {Customer.objects.count()} customers" in out.getvalue()
+    scores = list(ChurnScore.objects.select_related("customer"))
+    assert len(scores) == Customer.objects.count()
+    for score in scores:
+        assert 0 < score.probability < 1
+        assert score.band == band_for(score.probability)
+        assert score.horizon_days == 60 and score.model_version == trained
+        assert score.statement.endswith("risk of no purchase in the next 60 days")
+        assert score.reasons and all(r["text"] and r["direction"] in ("up", "down")
+                                     for r in score.reasons)  # fmt: skip
+        assert score.segment
+    bands = {s.band for s in scores}
+    assert bands == {Band.LOW, Band.MEDIUM, Band.HIGH}
+
+    # Those who stopped buying long ago are high risk, and the gap is the first reason.
+    lapsed = max(scores, key=lambda s: feature_gap(s.customer))
+    assert lapsed.band == Band.HIGH
+    assert lapsed.reasons[0]["key"] == "recency" and "no order for" in lapsed.reasons[0]["text"]
+    newcomer = next(s for s in scores if s.customer == never)
+    assert newcomer.segment == segments.NO_ORDER
+    assert any("since signing up 40 days ago" in r["text"] for r in newcomer.reasons)
+
+
+def feature_gap(customer: Customer) -> float:
+    last = Order.objects.filter(customer=customer).order_by("-placed_at").first()
+    return (timezone.now() - last.placed_at).days if last else -1
+
+
+def test_rescoring_keeps_the_history(trained) -> None:
+    scoring.score_all()
+    customer = Customer.objects.first()
+    OrderFactory(customer=customer, placed_at=timezone.now() - timedelta(minutes=5))
+    assert scoring.score_customers([customer.pk]) == 1
+
+    history = list(ChurnScore.objects.filter(customer=customer).order_by("scored_at"))
+    assert len(history) == 2 and history[0].run is not None and history[1].run is None
+    assert history[1].segment  # the incremental score uses the batch's segments
+    assert scoring.latest_scores().get(customer=customer) == history[1]
+
+
+def test_reason_weights_are_the_models_exact_contributions(trained) -> None:
+    """The weights of all features plus the bias add up to the model's log-odds, for both
+    algorithms: the reasons are the model's own arithmetic, not a separate guess."""
+    from churnmodel.features import feature_frame
+    from churnmodel.training import fit_predictor
+
+    frame = feature_frame(timezone.now())
+    predictor = load(trained)
+    for algorithm in ("logistic_regression", "lightgbm"):
+        from churnmodel.training import Dataset
+
+        data = Dataset(frame, (frame["recency_days"] > 60).astype(int), frame["tenure_days"])
+        model = fit_predictor(algorithm, data, predictor.features)
+        matrix = model.matrix(frame)
+        contributions = model.contributions(matrix).sum(axis=1).to_numpy()
+        bias = (
+            model.estimator.predict(matrix, pred_contrib=True)[:, -1]
+            if algorithm == "lightgbm"
+            else model.estimator[-1].intercept_[0]
+        )
+        np.testing.assert_allclose(contributions + bias, model.log_odds(matrix), rtol=1e-6)
+
+
+def test_reasons_read_as_plain_words() -> None:
+    row = {"recency_days": 74.2, "usual_gap_days": 21.0, "orders_total": 6,
+           "negative_delivery": 3, "texts_scored": 4, "share_negative": 0.75,
+           "sentiment_last": -0.8, "tickets_90d": 2, "tickets_open": 1}  # fmt: skip
+    assert reasons.describe("recency", row) == "no order for 74 days, usually every 21"
+    assert reasons.describe("aspect:delivery", row) == "3 negative mentions of delivery"
+    assert reasons.describe("sentiment", row) == "3 of 4 texts negative, the latest negative"
+    assert reasons.describe("tickets", row) == (
+        "2 support tickets in the last 90 days, 1 still open"
+    )
+
+
+def test_text_reasons_link_to_the_texts_and_quote_the_evidence_sentence() -> None:
+    customer = CustomerFactory()
+    review = ReviewFactory(
+        customer=customer, rating=1, title="", created_at=timezone.now() - timedelta(days=3),
+        body="The delivery was two weeks late and nobody told me why. Really disappointed.",
+    )  # fmt: skip
+    texts_score(text_ids=[review.customer_text.pk])
+    found = reasons.attach_evidence(
+        {
+            customer.pk: [
+                {"key": "aspect:delivery", "direction": "up", "weight": 0.4, "text": "..."},
+                {"key": "sentiment", "direction": "up", "weight": 0.3, "text": "..."},
+                {"key": "recency", "direction": "up", "weight": 0.9, "text": "..."},
+            ]
+        },
+        timezone.now(),
+    )[customer.pk]
+    delivery, sentiment, recency = found
+    assert delivery["text_ids"] == [review.customer_text.pk]
+    assert delivery["evidence"] == ["The delivery was two weeks late and nobody told me why."]
+    assert sentiment["text_ids"] == [review.customer_text.pk]
+    assert sentiment["evidence"] == ["Really disappointed."]  # its most negative sentence
+    assert "text_ids" not in recency
+
+
+def test_drift_is_flagged_when_the_population_moves(trained) -> None:
+    calm = scoring.score_all()
+    assert "avg_order_value" not in calm.drifted  # the same prices as in training
+    # Suddenly everyone places three big orders today.
+    now = timezone.now()
+    Order.objects.bulk_create(
+        Order(customer=c, placed_at=now - timedelta(hours=h), total=Decimal("900.00"))
+        for c in Customer.objects.all()
+        for h in (1, 2, 3)
+    )
+    moved = scoring.score_all()
+    assert "orders_30d" in moved.drifted and "avg_order_value" in moved.drifted
+    assert moved.drift["orders_30d"] > calm.drift["orders_30d"] + 0.2
+
+
+def test_psi_is_zero_for_the_same_distribution_and_grows_with_the_shift() -> None:
+    assert scoring.psi([0.25] * 4, [0.25] * 4) == pytest.approx(0)
+    assert (
+        scoring.psi([0.25] * 4, [0.2, 0.25, 0.25, 0.3])
+        < 0.2
+        < scoring.psi([0.25] * 4, [0.7, 0.1, 0.1, 0.1])
+    )
+
+
+def test_segments_have_names_a_marketer_reads(trained) -> None:
+    run = scoring.score_all()
+    names = set(run.segments["names"])
+    assert len(names) == 5
+    stages = ("loyal", "steady", "new", "lapsing")
+    kinds = ("high spenders", "bargain hunters", "frequent buyers", "occasional buyers")
+    for name in names:
+        assert name.startswith(stages) and any(kind in name for kind in kinds)
+    assert sum(run.segments["sizes"].values()) == run.customers
+
+
+def test_a_freshly_scored_text_hands_its_customer_to_the_churn_rescore_by_name() -> None:
+    from sentiment.tasks import score_texts
+
+    review = ReviewFactory(body="Broken on arrival.", rating=1)
+    with mock.patch("celery.current_app.send_task") as send:
+        score_texts([review.customer_text.pk])
+        score_texts([review.customer_text.pk])  # already scored: nothing new to hand on
+    send.assert_called_once_with("churnmodel.score_customers", args=([review.customer.pk],))
