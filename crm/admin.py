@@ -11,7 +11,10 @@ Built for big tables (100,000 customers, millions of events and orders):
 * the customer page shows only the latest few orders, reviews and tickets, and links to the
   full lists filtered to that customer (`CustomerFilter`); events are only ever linked.
 
-CustomerText is derived from reviews and messages (crm.texts), so it is view-only here.
+CustomerText is derived from reviews and messages (crm.texts), so it is view-only here, and
+so are a ticket's reopen count and reopenings (history, recorded when a status moves back
+to open). A status set to returned or cancelled by hand is dated now unless a time is typed
+in, as through the API (Order.settle_status_times).
 Saving a review or a ticket message, including a message in the ticket page's inline,
 goes through the post_save receivers in crm.receivers, which keep its CustomerText in step.
 """
@@ -28,6 +31,7 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, Textarea
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -43,6 +47,7 @@ from crm.models import (
     Ticket,
     TicketMessage,
 )
+from crm.services import ticket_reopenings_create
 
 
 def change_link(obj: models.Model, label: str | None = None) -> str:
@@ -304,10 +309,29 @@ class OrderAdmin(CustomerColumnMixin, admin.ModelAdmin):
         ("Amount", {"fields": ["total", "currency", "item_count", "coupon_code"]}),
         (
             "Dates",
-            {"fields": ["placed_at", "promised_delivery_date", "delivered_at", "late"]},
+            {
+                "fields": [
+                    "placed_at",
+                    "promised_delivery_date",
+                    "delivered_at",
+                    "late",
+                    "returned_at",
+                    "cancelled_at",
+                ]
+            },
         ),
         ("Record", {"fields": ["created_in_crm_at", "updated_in_crm_at"], "classes": ["collapse"]}),
     ]
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        """Date a move to returned or cancelled (now, unless a time was typed in)."""
+        stored = (
+            Order.objects.filter(pk=obj.pk).values("status", "returned_at", "cancelled_at").first()
+            if change
+            else None
+        )
+        obj.settle_status_times(stored)
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="total", ordering="total")
     def amount(self, obj: Order) -> str:
@@ -418,7 +442,7 @@ class TicketAdmin(CustomerColumnMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = LargeTablePaginator
     autocomplete_fields = ["customer", "assigned_agent"]
-    readonly_fields = ["created_in_crm_at", "updated_in_crm_at"]
+    readonly_fields = ["reopened_count", "reopenings", "created_in_crm_at", "updated_in_crm_at"]
     fieldsets = [
         (None, {"fields": ["external_id", "customer", "subject", "channel"]}),
         (
@@ -431,6 +455,7 @@ class TicketAdmin(CustomerColumnMixin, admin.ModelAdmin):
                     "opened_at",
                     "solved_at",
                     "reopened_count",
+                    "reopenings",
                 ]
             },
         ),
@@ -439,11 +464,27 @@ class TicketAdmin(CustomerColumnMixin, admin.ModelAdmin):
     inlines = [TicketMessageInline]
 
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
-        """Reopening a solved ticket by hand counts as a reopen, as it does through the API."""
+        """Reopening a solved ticket by hand records a reopening, as it does through the API."""
+        reopened = False
         if change and "status" in form.changed_data:
-            previous = Ticket.objects.filter(pk=obj.pk).values_list("status", flat=True).first()
-            obj.note_status_change(previous)
+            stored = Ticket.objects.filter(pk=obj.pk).values("status", "reopened_count").first()
+            if stored is not None:
+                # The count is read-only here; start from the stored one, not the form's.
+                obj.reopened_count = stored["reopened_count"]
+                reopened = bool(obj.note_status_change(stored["status"]))
         super().save_model(request, obj, form, change)
+        if reopened:
+            ticket_reopenings_create(times_by_ticket={obj.pk: [timezone.now()]})
+
+    @admin.display(description="reopened at")
+    def reopenings(self, obj: Ticket) -> str:
+        if obj.pk is None:
+            return "-"
+        times = [
+            timezone.localtime(when).strftime("%Y-%m-%d %H:%M") if when else "unknown time"
+            for when in obj.reopenings.values_list("reopened_at", flat=True)
+        ]
+        return ", ".join(times) or "-"
 
 
 @admin.register(TicketMessage)

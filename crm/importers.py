@@ -23,6 +23,12 @@
 * **Texts.** After a batch of reviews or ticket messages is written, their CustomerText
   rows are synced and the changed ones announced once per batch after commit
   (crm.texts), so the pipeline gets one notification per batch, not one per row.
+* **Activity.** The customers of a batch's new and changed orders and tickets are announced
+  once per batch after commit (crm.activity), for the churn model to re-score.
+* **Point-in-time facts.** An order that becomes returned or cancelled without a time in
+  the file is dated at the import (Order.settle_status_times, as for the API). A ticket
+  moved from solved/closed back to open records a reopening dated at the import; a
+  `reopened_count` above the reopenings recorded adds undated ones (see _ticket_merge).
 
 Timestamps are ISO 8601 (`2025-03-01T10:00:00Z`, `2025-03-01 10:00:00+01:00`) or plain
 dates (`2025-03-01`, midnight). A timestamp without an offset is taken as **UTC**, whatever
@@ -55,8 +61,11 @@ from django.db import (
     reset_queries,
     transaction,
 )
+from django.utils import timezone
 
+from crm.activity import announce_activity
 from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage, TimeStamped
+from crm.services import ticket_reopenings_create
 from crm.texts import announce_texts, sync_message_texts, sync_review_texts
 
 DEFAULT_BATCH_SIZE = 2_000
@@ -237,8 +246,12 @@ class Column:
     default: Callable[[], Any] | None = None
 
 
-def _keep(instance: models.Model, existing: dict[str, Any], present: frozenset[str]) -> bool:
+def _keep(instance: models.Model, existing: dict[str, Any] | None, present: frozenset) -> bool:
     return True
+
+
+# A written row with the row as stored before (None: it is new).
+Written = list[tuple[Any, dict[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -251,12 +264,19 @@ class Kind:
     columns: tuple[Column, ...]
     # Model fields identifying a record: the upsert's conflict target and the duplicate key.
     key: tuple[str, ...] = ("external_id",)
-    # Adjusts an instance against the stored row before comparing and writing; returns
-    # False to leave the stored row alone. Gets the set of columns present in the file.
-    merge: Callable[[models.Model, dict[str, Any], frozenset[str]], bool] = _keep
+    # Adjusts an instance against the stored row (None for a new record) before comparing
+    # and writing; returns False to leave the stored row alone. Gets the set of columns
+    # present in the file.
+    merge: Callable[[models.Model, dict[str, Any] | None, frozenset[str]], bool] = _keep
     # Extra fields `merge` reads from the stored row, and those it may write.
     merge_reads: tuple[str, ...] = ()
     merge_writes: Callable[[frozenset[str]], tuple[str, ...]] = lambda present: ()
+    # Whether the stored rows are locked until the batch commits (see _Loader._stored).
+    lock_stored: bool = False
+    # Runs in the batch's transaction after its rows are written (with their pks).
+    after_write: Callable[[Written, frozenset[str]], None] | None = None
+    # Columns that only make sense with another column: {"returned_at": "status"}.
+    needs: tuple[tuple[str, str], ...] = ()
     # Keeps CustomerText in step with the saved rows; returns the ids to announce.
     sync_texts: Callable[[list[Any]], list[int]] | None = None
     # Columns the text depends on (besides required ones). When one is absent from the
@@ -272,24 +292,73 @@ class Kind:
         return ", ".join(f"{c.name}{'*' if c.required else ''}" for c in self.columns)
 
 
-def _customer_merge(instance: models.Model, existing: dict[str, Any], present: frozenset) -> bool:
+def _customer_merge(
+    instance: models.Model, existing: dict[str, Any] | None, present: frozenset
+) -> bool:
     # An erased customer asked for their personal data to be removed: an old export must not
     # bring it back. Their row is skipped (and counted); their orders and reviews still load.
-    return not existing["is_erased"]
+    return existing is None or not existing["is_erased"]
 
 
-def _ticket_merge(instance: models.Model, existing: dict[str, Any], present: frozenset) -> bool:
-    # The reopen rule of the model (Ticket.note_status_change), as for the API and the admin.
+def _order_merge(
+    instance: models.Model, existing: dict[str, Any] | None, present: frozenset
+) -> bool:
+    # Returned and cancelled times as for the API (Order.settle_status_times): an order
+    # that becomes returned with no time in the file is dated now, one that stays returned
+    # keeps its stored time, so re-running the file changes nothing. Without a status
+    # column (then the file has no time columns either) status and times are left alone.
+    if "status" in present:
+        assert isinstance(instance, Order)
+        instance.settle_status_times(existing)
+    return True
+
+
+def _announce_customers(written: Written, present: frozenset) -> None:
+    # Customers of the written rows, and the former customer of a row that moved.
+    ids = {instance.customer_id for instance, _ in written}
+    ids.update(stored["customer_id"] for _, stored in written if stored is not None)
+    announce_activity(ids)
+
+
+def _ticket_merge(
+    instance: models.Model, existing: dict[str, Any] | None, present: frozenset
+) -> bool:
+    # The reopen rule of the model (Ticket.note_status_change), as for the API and the admin,
+    # and the shop's own count when the file has a reopened_count column: the count becomes
+    # the larger of the two (reopenings are history, never deleted). A new ticket takes the
+    # file's count as it is. _ticket_reopenings records the difference.
     # A file whose rows for one ticket close and then reopen it, in different batches,
     # counts that reopen again on every re-run: each batch is a state the shop sent.
-    if "status" not in present:
-        return True
     assert isinstance(instance, Ticket)
+    if existing is None:
+        return True
+    given = instance.reopened_count  # 0 when the column is absent or the cell empty
     instance.reopened_count = existing["reopened_count"]
-    if "solved_at" not in present:
-        instance.solved_at = existing["solved_at"]
-    instance.note_status_change(existing["status"])
+    if "status" in present:
+        if "solved_at" not in present:
+            instance.solved_at = existing["solved_at"]
+        instance.note_status_change(existing["status"])
+    instance.reopened_count = max(instance.reopened_count, given)
     return True
+
+
+def _ticket_reopenings(written: Written, present: frozenset) -> None:
+    # One reopening per unit the count rose by: a move back to open seen in this row is
+    # dated now, like a reopen through the API; the rest of a count the file raised (a
+    # new ticket's count, a count from the shop's own tool) have no known time.
+    now = timezone.now()
+    times: dict[int, list[datetime | None]] = {}
+    for ticket, stored in written:
+        new = ticket.reopened_count - (stored["reopened_count"] if stored else 0)
+        if new <= 0:
+            continue
+        seen = (
+            stored is not None and "status" in present and ticket.is_reopened_from(stored["status"])
+        )
+        dated = 1 if seen else 0
+        times[ticket.pk] = [now] * dated + [None] * (new - dated)
+    ticket_reopenings_create(times_by_ticket=times)
+    _announce_customers(written, present)
 
 
 CUSTOMER = Reference("customer", _customers, "customer_id")
@@ -314,6 +383,7 @@ KINDS: dict[str, Kind] = {
             ),
             merge=_customer_merge,
             merge_reads=("is_erased",),
+            lock_stored=True,
         ),
         Kind(
             name="orders",
@@ -341,10 +411,29 @@ KINDS: dict[str, Kind] = {
                 ),
                 Column("delivered_at", "Delivery time.", parse_datetime),
                 Column(
+                    "returned_at",
+                    "Return time (returned orders only; needs status). Empty: the import's "
+                    "time if the order becomes returned, else the stored time.",
+                    parse_datetime,
+                ),
+                Column(
+                    "cancelled_at",
+                    "Cancellation time (cancelled orders only; needs status). Empty: as for "
+                    "returned_at.",
+                    parse_datetime,
+                ),
+                Column(
                     "promised_delivery_date", "Promised delivery date (YYYY-MM-DD).", parse_date
                 ),
                 Column("coupon_code", "Coupon used, if any."),
             ),
+            merge=_order_merge,
+            merge_reads=("status", "returned_at", "cancelled_at", "customer_id"),
+            merge_writes=lambda present: (
+                ("returned_at", "cancelled_at") if "status" in present else ()
+            ),
+            after_write=_announce_customers,
+            needs=(("returned_at", "status"), ("cancelled_at", "status")),
         ),
         Kind(
             name="events",
@@ -397,7 +486,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             name="tickets",
             model=Ticket,
-            doc="Support tickets; a move from solved/closed back to open counts as a reopen.",
+            doc="Support tickets; a move from solved/closed back to open records a reopening.",
             columns=(
                 Column("external_id", "The shop's ticket id.", required=True),
                 Column(
@@ -416,12 +505,20 @@ KINDS: dict[str, Kind] = {
                     "Username of the assigned agent.",
                     reference=Reference("agent", _agents, "assigned_agent_id"),
                 ),
+                Column(
+                    "reopened_count",
+                    "The shop's reopen count: adds undated reopenings up to it, never removes "
+                    "any. Empty: reopens are counted from status changes only.",
+                    parse_integer,
+                ),
             ),
             merge=_ticket_merge,
-            merge_reads=("status", "reopened_count", "solved_at"),
+            merge_reads=("status", "reopened_count", "solved_at", "customer_id"),
             merge_writes=lambda present: (
                 ("reopened_count", "solved_at") if "status" in present else ()
             ),
+            lock_stored=True,
+            after_write=_ticket_reopenings,
         ),
         Kind(
             name="ticket_messages",
@@ -604,6 +701,12 @@ def _read_header(reader: Any, spec: Kind) -> tuple[list[str], dict[str, int]]:
             f"Missing required column(s): {', '.join(missing)}. Found: "
             f"{', '.join(header) or '(none)'}. {expected} Nothing was loaded."
         )
+    for name, needed in spec.needs:
+        if name in positions and needed not in positions:
+            raise ImportFileError(
+                f"Column '{name}' needs the '{needed}' column as well. {expected} "
+                "Nothing was loaded."
+            )
     return header, positions
 
 
@@ -787,9 +890,11 @@ class _Loader:
         attname = {f.name: f.attname for f in model._meta.concrete_fields}  # customer: customer_id
         self.key_attnames = [attname[name] for name in spec.key]
         update = [c.name for c, _ in self.columns if c.name not in key_fields]
-        update += spec.merge_writes(self.present)
+        update += [name for name in spec.merge_writes(self.present) if name not in update]
         self.compare_attnames = [attname[name] for name in update]
-        self.stored_attnames = ["pk", *self.key_attnames, *self.compare_attnames, *spec.merge_reads]
+        self.stored_attnames = list(
+            dict.fromkeys(["pk", *self.key_attnames, *self.compare_attnames, *spec.merge_reads])
+        )
         if update and issubclass(model, TimeStamped):
             update.append("updated_in_crm_at")
         self.update_fields = update
@@ -953,20 +1058,22 @@ class _Loader:
                 outcome.overrides.append(Override(candidate.line, earlier[key], key))
         stored = self._stored(candidates)
         to_write = []
+        written: Written = []
         for candidate in candidates:
             instance = candidate.instance
             row = stored.get(candidate.key)
-            if row is None:
-                outcome.created += 1
-            elif not self.spec.merge(instance, row, self.present):
+            if not self.spec.merge(instance, row, self.present):
                 outcome.skipped += 1
                 continue
+            if row is None:
+                outcome.created += 1
             elif all(getattr(instance, name) == row[name] for name in self.compare_attnames):
                 outcome.unchanged += 1
                 continue
             else:
                 outcome.updated += 1
             to_write.append(instance)
+            written.append((instance, row))
         if not to_write:
             return outcome
         model = self.spec.model
@@ -979,6 +1086,9 @@ class _Loader:
             )
         else:  # only key columns in the file: an existing row has nothing to update
             model._default_manager.bulk_create(to_write, ignore_conflicts=True)
+        if self.spec.after_write is not None:
+            self._ensure_pks(to_write)
+            self.spec.after_write(written, self.present)
         if self.spec.sync_texts is not None:
             self._ensure_pks(to_write)
             if not self.texts_complete:
@@ -989,14 +1099,16 @@ class _Loader:
     def _stored(self, candidates: list[_Candidate]) -> dict[Any, dict[str, Any]]:
         """The stored rows of a batch by key.
 
-        Kinds whose update depends on the stored row (`merge_reads`: an erased customer, a
-        ticket's reopen count) lock those rows until the batch commits, so a concurrent
-        erasure or reopen is not lost. The others are last-writer-wins upserts: a row read
-        as unchanged and skipped is as if written just before the concurrent change, and
-        locking every row of a re-run would cost a write per row on PostgreSQL.
+        Kinds whose update depends on the stored row in a way a concurrent write must not
+        undo (`lock_stored`: an erased customer, a ticket's reopen count and reopenings) lock
+        those rows until the batch commits, so a concurrent erasure or reopen is not lost.
+        The others are last-writer-wins upserts: a row read as unchanged and skipped is as if
+        written just before the concurrent change, and locking every row of a re-run would
+        cost a write per row on PostgreSQL. (An order's return time read here may so be
+        overwritten by a concurrent status change: last writer wins, as for its status.)
         """
         manager = self.spec.model._default_manager.all()
-        if self.spec.merge_reads:
+        if self.spec.lock_stored:
             manager = manager.select_for_update()
         if self.spec.key == ("external_id",):
             rows = manager.filter(external_id__in=[c.key for c in candidates])

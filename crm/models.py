@@ -5,6 +5,11 @@ it, so sending the same record twice updates it instead of duplicating it. Event
 id of their own and are deduplicated on (customer, kind, occurred_at), which doubles as
 the index the churn features aggregate over.
 
+Facts the churn model reads as of a past moment carry their own time: an order's
+`returned_at` / `cancelled_at` and each `TicketReopening`. An empty time there means
+*unknown* (a row recorded before the CRM kept it, or a count imported without dates); it
+never means "now".
+
 "Customer text" (what the sentiment pipeline scores) is a review's title and body, or a
 customer-authored ticket message. Each one has a `CustomerText` row so the pipeline has a
 single id space to enqueue, sweep and join on, whatever the source.
@@ -14,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -121,10 +128,25 @@ class Order(TimeStamped):
     item_count = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLACED)
     delivered_at = models.DateTimeField(null=True, blank=True, validators=[validate_not_in_future])
+    returned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        validators=[validate_not_in_future],
+        help_text="When the order was returned; empty on a returned order means unknown.",
+    )
+    cancelled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        validators=[validate_not_in_future],
+        help_text="When the order was cancelled; empty on a cancelled order means unknown.",
+    )
     promised_delivery_date = models.DateField(null=True, blank=True)
     coupon_code = models.CharField(max_length=40, blank=True)
 
     objects = OrderQuerySet.as_manager()
+
+    # The status each time belongs to: only a returned order has a return time.
+    STATUS_TIMES = {Status.RETURNED: "returned_at", Status.CANCELLED: "cancelled_at"}
 
     class Meta:
         ordering = ["-placed_at"]
@@ -136,8 +158,47 @@ class Order(TimeStamped):
     def clean(self) -> None:
         if self.currency:
             self.currency = self.currency.upper()
+        errors = {}
         if self.delivered_at and self.placed_at and self.delivered_at < self.placed_at:
-            raise ValidationError({"delivered_at": "Delivered before it was placed."})
+            errors["delivered_at"] = "Delivered before it was placed."
+        for status, name in self.STATUS_TIMES.items():
+            when = getattr(self, name)
+            if when is None:
+                continue
+            if self.status != status:
+                errors[name] = f"Only a {status} order has this time; the status is {self.status}."
+            elif self.placed_at and when < self.placed_at:
+                errors[name] = f"{status.label} before it was placed."
+        if errors:
+            raise ValidationError(errors)
+
+    def settle_status_times(self, stored: Mapping[str, Any] | None) -> list[str]:
+        """Fill in returned_at / cancelled_at for the status this order is about to be saved with.
+
+        Call before saving, with this order carrying the new status and the times the caller
+        was given (None: none given), and `stored` the row as stored (its "status",
+        "returned_at" and "cancelled_at"; None for a new order). For each of the two times:
+
+        * given: it stands (clean() refuses it on an order without that status);
+        * the order becomes returned (a new order, or another status before) and no time was
+          given: now, the moment the CRM learns of it;
+        * the order stays returned and no time was given: the stored time (None: unknown);
+        * the order is not returned: None, so a time is dropped when its status is left.
+
+        Returns the names of the fields it set.
+        """
+        previous = stored["status"] if stored is not None else None
+        changed = []
+        for status, name in self.STATUS_TIMES.items():
+            if getattr(self, name) is not None or self.status != status:
+                continue
+            if previous == status:
+                assert stored is not None
+                setattr(self, name, stored[name])
+            else:
+                setattr(self, name, timezone.now())
+            changed.append(name)
+        return changed
 
     @property
     def is_late(self) -> bool | None:
@@ -251,7 +312,9 @@ class Ticket(TimeStamped):
     opened_at = models.DateTimeField(validators=[validate_not_in_future])
     solved_at = models.DateTimeField(null=True, blank=True, validators=[validate_not_in_future])
     reopened_count = models.PositiveIntegerField(
-        default=0, help_text="Times the ticket went from solved/closed back to open or pending."
+        default=0,
+        help_text="Times the ticket went from solved/closed back to open or pending: the "
+        "number of its reopenings, kept in step with them.",
     )
     assigned_agent = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -281,17 +344,49 @@ class Ticket(TimeStamped):
     def is_open(self) -> bool:
         return self.status not in self.CLOSED_STATUSES
 
+    def is_reopened_from(self, previous_status: str | None) -> bool:
+        """Whether moving from `previous_status` to this ticket's status is a reopen."""
+        return previous_status in self.CLOSED_STATUSES and self.status not in self.CLOSED_STATUSES
+
     def note_status_change(self, previous_status: str | None) -> list[str]:
         """Count a move from solved/closed back to open or pending as a reopen.
 
         Call before saving, with the status the row had; returns the fields it changed so
-        the caller can add them to update_fields.
+        the caller can add them to update_fields. The caller records the TicketReopening
+        (crm.services.ticket_reopenings_create) once the ticket is saved, in the same transaction.
         """
-        if previous_status in self.CLOSED_STATUSES and self.status not in self.CLOSED_STATUSES:
+        if self.is_reopened_from(previous_status):
             self.reopened_count += 1
             self.solved_at = None
             return ["reopened_count", "solved_at"]
         return []
+
+
+class TicketReopening(models.Model):
+    """One move of a ticket from solved/closed back to open or pending, with its time.
+
+    History, never edited: the ticket's `reopened_count` is the number of these rows.
+    `reopened_at` is empty when the time is unknown: reopens counted before the CRM kept
+    their times (migration 0004) and reopen counts imported from CSV without dates.
+    `recorded_at` is when the CRM learned of it, so a point-in-time reader can still tell
+    whether an undated reopen was known at a cutoff.
+    """
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="reopenings", db_index=False
+    )
+    reopened_at = models.DateTimeField(
+        null=True, blank=True, validators=[validate_not_in_future], help_text="Empty: unknown."
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["reopened_at", "pk"]
+        indexes = [models.Index(fields=["ticket", "reopened_at"], name="reopening_ticket_time")]
+
+    def __str__(self) -> str:
+        when = f"{self.reopened_at:%Y-%m-%d %H:%M}" if self.reopened_at else "an unknown time"
+        return f"reopened at {when}"
 
 
 class TicketMessage(TimeStamped):

@@ -2,19 +2,23 @@
 
 Records the shop sends are upserted on their `external_id`: the first call creates, any
 later call with the same id updates the fields it names and leaves the others alone.
-Saving a review or a customer message announces its text to the pipeline after commit
-(see crm.receivers), whichever function saved it.
+Saving a review or a customer message announces its text to the pipeline after commit,
+and saving an order or a ticket announces its customer's activity (see crm.receivers),
+whichever function saved it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
-from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage
+from crm.activity import announce_activity
+from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage, TicketReopening
 
 M = TypeVar("M", bound=models.Model)
 
@@ -56,8 +60,36 @@ def customer_upsert(*, external_id: str, **fields: Any) -> tuple[Customer, bool]
 
 
 def order_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Order, bool]:
-    """Create or update an order of `customer`; returns (order, created)."""
-    return _upsert(Order, external_id=external_id, fields={"customer": customer, **fields})
+    """Create or update an order of `customer`; returns (order, created).
+
+    `returned_at` and `cancelled_at` follow Order.settle_status_times: an order that becomes
+    returned (or cancelled) with no time given gets the time of this call, one that stays
+    so keeps its stored time (None: unknown), one that leaves the status loses it.
+    """
+    with transaction.atomic():
+        stored = (
+            Order.objects.select_for_update()
+            .filter(external_id=external_id)
+            .values("status", "returned_at", "cancelled_at", "customer_id")
+            .first()
+        )
+        settled = Order(
+            status=fields.get("status", stored["status"] if stored else Order.Status.PLACED),
+            returned_at=fields.get("returned_at"),
+            cancelled_at=fields.get("cancelled_at"),
+        )
+        settled.settle_status_times(stored)
+        fields = {
+            **fields,
+            "returned_at": settled.returned_at,
+            "cancelled_at": settled.cancelled_at,
+        }
+        order, created = _upsert(
+            Order, external_id=external_id, fields={"customer": customer, **fields}
+        )
+        if stored is not None and stored["customer_id"] != order.customer_id:
+            announce_activity([stored["customer_id"]])  # it lost an order
+        return order, created
 
 
 def review_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Review, bool]:
@@ -66,15 +98,42 @@ def review_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tup
 
 
 def ticket_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Ticket, bool]:
-    """Create or update a ticket, counting a move from solved/closed back to open as a reopen."""
+    """Create or update a ticket; a move from solved/closed back to open records a reopening.
+
+    The reopening is dated now and raises `reopened_count` by one, in the same transaction.
+    """
     with transaction.atomic():
         existing = Ticket.objects.select_for_update().filter(external_id=external_id).first()
+        reopened = False
         if existing is not None and "status" in fields:
             previous = existing.status
             existing.status = fields["status"]
-            for name in existing.note_status_change(previous):
-                fields = {**fields, name: getattr(existing, name)}
-        return _upsert(Ticket, external_id=external_id, fields={"customer": customer, **fields})
+            changed = existing.note_status_change(previous)
+            reopened = bool(changed)
+            fields = {**fields, **{name: getattr(existing, name) for name in changed}}
+        ticket, created = _upsert(
+            Ticket, external_id=external_id, fields={"customer": customer, **fields}
+        )
+        if reopened:
+            ticket_reopenings_create(times_by_ticket={ticket.pk: [timezone.now()]})
+        if existing is not None and existing.customer_id != ticket.customer_id:
+            announce_activity([existing.customer_id])  # it lost a ticket
+        return ticket, created
+
+
+def ticket_reopenings_create(*, times_by_ticket: Mapping[int, Sequence[datetime | None]]) -> None:
+    """Store reopenings: ticket pk -> the time of each new one (None: unknown).
+
+    History only: the caller raises each ticket's `reopened_count` by as many, in the same
+    transaction, so that the count stays the number of reopenings.
+    """
+    rows = [
+        TicketReopening(ticket_id=ticket_id, reopened_at=when)
+        for ticket_id, times in times_by_ticket.items()
+        for when in times
+    ]
+    if rows:
+        TicketReopening.objects.bulk_create(rows, batch_size=1000)
 
 
 def ticket_message_upsert(

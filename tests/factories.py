@@ -9,7 +9,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage
+from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage, TicketReopening
 
 
 def days_ago(days: float) -> object:
@@ -88,6 +88,16 @@ class TicketFactory(factory.django.DjangoModelFactory):
     channel = Ticket.Channel.EMAIL
     status = Ticket.Status.OPEN
     opened_at = factory.LazyFunction(lambda: days_ago(3))
+
+
+class TicketReopeningFactory(factory.django.DjangoModelFactory):
+    """A reopening; keep the ticket's reopened_count in step when using it directly."""
+
+    class Meta:
+        model = TicketReopening
+
+    ticket = factory.SubFactory(TicketFactory)
+    reopened_at = factory.LazyFunction(lambda: days_ago(1))
 
 
 class TicketMessageFactory(factory.django.DjangoModelFactory):

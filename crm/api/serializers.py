@@ -127,7 +127,13 @@ class CustomerSerializer(RecordSerializer):
 
 
 class OrderSerializer(RecordSerializer):
-    """An order; `customer` is the customer's external id, `total` a decimal >= 0."""
+    """An order; `customer` is the customer's external id, `total` a decimal >= 0.
+
+    `returned_at` / `cancelled_at` belong to a returned / cancelled order and may not be
+    before `placed_at`. Left out (or null) when the order becomes returned or cancelled,
+    the time of the request is stored; while it stays so, the stored time stands (null on
+    such an order: unknown); when it leaves that status, the time is cleared.
+    """
 
     customer = ExternalIdRelatedField(queryset=Customer.objects.all())
     currency = serializers.RegexField(
@@ -153,6 +159,8 @@ class OrderSerializer(RecordSerializer):
             "item_count",
             "status",
             "delivered_at",
+            "returned_at",
+            "cancelled_at",
             "promised_delivery_date",
             "coupon_code",
             "is_late",
@@ -191,7 +199,11 @@ class ReviewSerializer(RecordSerializer):
 
 
 class TicketSerializer(RecordSerializer):
-    """A support ticket; `customer` is the customer's external id."""
+    """A support ticket; `customer` is the customer's external id.
+
+    `reopened_count` is read-only: a move from solved/closed back to open or pending
+    records a reopening dated at the request and raises it by one.
+    """
 
     customer = ExternalIdRelatedField(queryset=Customer.objects.all())
 

@@ -205,10 +205,13 @@ class World:
     customers: signup, country, name_first, name_last, phone, consent, cat_a, cat_b,
         churned, churn_day (nan if still active), propensity (plus `traits`, `causes`)
     orders: cust, placed, promised (whole day), delivered (nan: not yet or cancelled),
-        cancelled, status, total, items, coupon (-1: none), product, late_days, return_day
+        cancelled, status, total, items, coupon (-1: none), product, late_days, return_day,
+        returned_at / cancelled_at (the day of a returned / cancelled order's return or
+        cancellation; nan for other orders)
     reviews: cust, order (row in orders), product, day, topic, tone, rating
-    tickets: cust, order (-1: none), topic, opened, solved (first time), reopen_day,
-        final (inf: never), status, solved_at (nan: unresolved at the end), reopened,
+    tickets: cust, order (-1: none), topic, opened, solved (first time), reopen_day
+        (nan: never; a ticket is reopened at most once), final (inf: never), status,
+        solved_at (nan: unresolved at the end), reopened (reopen_day before the end: 0/1),
         channel, priority, agent, late_days, first_tone
     messages: ticket (row in tickets), day, role, tone (-1 for agents)
     events: cust, kind, at (whole seconds since start), product (-1: none), variant
@@ -556,7 +559,9 @@ def simulate(customers: int, seed: int, end_date: date) -> World:
     )
     customer_table.update(churned=churned, churn_day=churn_day, propensity=propensity)
 
-    orders, order_position = _finish_orders(out.table("orders"), horizon)
+    # Cancellation times come from a stream of their own: the draws of every other fact
+    # stay as they were before orders had them.
+    orders, order_position = _finish_orders(out.table("orders"), horizon, _rng(seed, 2))
     _order_sessions(rng, out, customer_table, orders)
     reviews = _finish(out.table("reviews"), out.table("reviews")["day"] < horizon, "day")
     reviews["order"] = order_position[reviews["order"]]
@@ -900,9 +905,10 @@ def _finish(table: dict[str, np.ndarray], keep: np.ndarray, time: str, by: str =
 
 
 def _finish_orders(
-    orders: dict[str, np.ndarray], horizon: float
+    orders: dict[str, np.ndarray], horizon: float, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Order status as of the end date; returns the table and creation index -> row."""
+    """Order status as of the end date, with the time a returned or cancelled order became
+    so; returns the table and creation index -> row."""
     orders = _finish(orders, np.ones(len(orders["cust"]), dtype=bool), "placed")
     position = np.empty(len(orders["index"]), dtype=np.int64)
     position[orders["index"]] = np.arange(len(position))
@@ -913,6 +919,14 @@ def _finish_orders(
         [orders["cancelled"], in_transit, returned], [S_CANCELLED, S_PLACED, S_RETURNED],
         default=S_DELIVERED,
     ).astype(np.int8)  # fmt: skip
+    status = orders["status"]
+    placed = orders["placed"]
+    orders["returned_at"] = np.where(status == S_RETURNED, orders["return_day"], np.nan)
+    # Cancelled before dispatch: minutes to a day or two after checkout, within the period.
+    delay = 5 * MINUTE + rng.exponential(0.5, len(placed))
+    orders["cancelled_at"] = np.where(
+        status == S_CANCELLED, placed + np.minimum(delay, (horizon - placed) / 2), np.nan
+    )
     return orders, position
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 from crm.demo import catalogue as words
 from crm.demo import texts
 from crm.demo import world as w
-from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage
+from crm.models import Customer, Event, Order, Review, Ticket, TicketMessage, TicketReopening
 from crm.texts import announce_texts, sync_message_texts, sync_review_texts
 
 CHUNK_CUSTOMERS = 4000
@@ -143,8 +143,8 @@ class _Writer:
         self.ticket_pk = np.zeros(len(world.tickets["cust"]), dtype=np.int64)
         self.customer_pk = np.zeros(len(world.customers["signup"]), dtype=np.int64)
         self.counts = dict.fromkeys(
-            ("customers", "orders", "events", "reviews", "tickets", "ticket_messages",
-             "customer_texts"), 0,
+            ("customers", "orders", "events", "reviews", "tickets", "ticket_reopenings",
+             "ticket_messages", "customer_texts"), 0,
         )  # fmt: skip
         # Separate text streams, so chunking does not change which text goes where.
         self.review_rng = random.Random(f"demo-reviews-{world.seed}")
@@ -158,6 +158,7 @@ class _Writer:
                                               "signed_up_at", "marketing_consent")),
             "orders": _Inserter(Order, ("external_id", "customer_id", "placed_at", "total",
                                         "currency", "item_count", "status", "delivered_at",
+                                        "returned_at", "cancelled_at",
                                         "promised_delivery_date", "coupon_code")),
             "events": _Inserter(Event, ("customer_id", "kind", "occurred_at", "payload"),
                                 returning=False),
@@ -168,6 +169,9 @@ class _Writer:
                                           "reopened_count", "assigned_agent_id")),
             "messages": _Inserter(TicketMessage, ("external_id", "ticket_id", "author_kind",
                                                   "author_agent_id", "body", "created_at")),
+            # The demo shop pretends the CRM saw each reopen as it happened.
+            "reopenings": _Inserter(TicketReopening, ("ticket_id", "reopened_at", "recorded_at"),
+                                    returning=False),
         }  # fmt: skip
         self._product_names = [
             words.product_name(a, m, c)
@@ -265,6 +269,8 @@ class _Writer:
         lo, hi = _range(o["cust"], first, last)
         placed = self.db_datetimes(o["placed"][lo:hi])
         delivered = self.db_datetimes(o["delivered"][lo:hi])
+        returned = self.db_datetimes(o["returned_at"][lo:hi])
+        cancelled = self.db_datetimes(o["cancelled_at"][lo:hi])
         rows = []
         for offset, row in enumerate(range(lo, hi)):
             coupon = int(o["coupon"][row])
@@ -278,6 +284,8 @@ class _Writer:
                     int(o["items"][row]),
                     w.ORDER_STATUSES[o["status"][row]],
                     delivered[offset],
+                    returned[offset],
+                    cancelled[offset],
                     self.date_of(o["promised"][row]),
                     words.COUPONS[coupon] if coupon >= 0 else "",
                 )
@@ -485,7 +493,22 @@ class _Writer:
             )
         self.ticket_pk[lo:hi] = self.insert["tickets"].insert(rows)
         self.counts["tickets"] += len(rows)
+        self._reopenings(lo, hi)
         self._messages(lo, hi, contexts)
+
+    def _reopenings(self, lo: int, hi: int) -> None:
+        """A reopening per reopened ticket (at most one each), when the customer wrote back."""
+        t = self.world.tickets
+        again = lo + np.flatnonzero(t["reopened"][lo:hi])
+        if not len(again):
+            return
+        reopened_at = self.db_datetimes(t["reopen_day"][again])
+        rows = [
+            (int(self.ticket_pk[ticket]), when, when)
+            for ticket, when in zip(again, reopened_at, strict=True)
+        ]
+        self.insert["reopenings"].insert(rows, adapted=True)
+        self.counts["ticket_reopenings"] += len(rows)
 
     def _messages(self, lo: int, hi: int, contexts: list[tuple[str, dict[str, str]]]) -> None:
         m = self.world.messages

@@ -24,6 +24,7 @@ from tests.factories import (
     ReviewFactory,
     TicketFactory,
     TicketMessageFactory,
+    TicketReopeningFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -416,3 +417,50 @@ def test_large_table_paginator_sizes_only_unfiltered_lists_from_the_estimate() -
         filtered = EstimatingPaginator(Event.objects.filter(kind=Event.Kind.VISIT), 100).count
     assert filtered == 3
     assert "COUNT(" in queries[-1]["sql"].upper()
+
+
+# Point-in-time facts: dated when set by hand, history shown read-only.
+
+
+def test_setting_an_order_to_returned_by_hand_dates_it_now(admin_client) -> None:
+    """GIVEN a delivered order WHEN its status is set to returned in the admin, no time typed
+    THEN it is saved with a return time of that moment."""
+    order = OrderFactory(status=Order.Status.DELIVERED)
+    url = reverse("admin:crm_order_change", args=[order.pk])
+    form = ChangeForm(admin_client.get(url).content.decode())
+    form.data["status"] = [Order.Status.RETURNED]
+    before = timezone.now().replace(microsecond=0)
+
+    response = admin_client.post(url, form.data)
+
+    assert response.status_code == 302, form_errors(response)
+    order.refresh_from_db()
+    assert order.returned_at is not None and before <= order.returned_at <= timezone.now()
+
+
+def test_a_typed_in_return_time_before_placing_is_refused_on_the_form(admin_client) -> None:
+    order = OrderFactory(status=Order.Status.DELIVERED)
+    url = reverse("admin:crm_order_change", args=[order.pk])
+    form = ChangeForm(admin_client.get(url).content.decode())
+    day, time = date_and_time(order.placed_at - timedelta(days=1))
+    form.data |= {"status": ["returned"], "returned_at_0": [day], "returned_at_1": [time]}
+
+    response = admin_client.post(url, form.data)
+
+    assert response.status_code == 200
+    assert "returned_at" in response.context["adminform"].form.errors
+    order.refresh_from_db()
+    assert (order.status, order.returned_at) == ("delivered", None)
+
+
+def test_ticket_page_shows_its_reopenings_and_the_count_cannot_be_typed_in(admin_client) -> None:
+    ticket = TicketFactory(status=Ticket.Status.OPEN, reopened_count=2)
+    TicketReopeningFactory(ticket=ticket, reopened_at=timezone.now() - timedelta(days=1))
+    TicketReopeningFactory(ticket=ticket, reopened_at=None)
+    url = reverse("admin:crm_ticket_change", args=[ticket.pk])
+
+    page = admin_client.get(url).content.decode()
+
+    assert "unknown time" in page
+    assert (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%d") in page
+    assert 'name="reopened_count"' not in page

@@ -252,11 +252,89 @@ def test_put_with_a_body_external_id_other_than_the_url_is_rejected(api: APIClie
 
 def test_reopening_a_solved_ticket_through_the_api_counts_a_reopen(api: APIClient) -> None:
     ticket = TicketFactory(status="solved", solved_at=days_ago(1))
+    before = timezone.now()
 
     response = api.patch(f"/api/tickets/{ticket.external_id}/", {"status": "open"}, "json")
 
     assert response.status_code == 200
     assert (response.json()["reopened_count"], response.json()["solved_at"]) == (1, None)
+    (reopened_at,) = ticket.reopenings.values_list("reopened_at", flat=True)
+    assert before <= reopened_at <= timezone.now()
+
+
+def test_reopened_count_cannot_be_sent(api: APIClient) -> None:
+    ticket = TicketFactory(status="open")
+
+    response = api.patch(f"/api/tickets/{ticket.external_id}/", {"reopened_count": 5}, "json")
+
+    assert response.json()["reopened_count"] == 0
+    assert not ticket.reopenings.exists()
+
+
+def test_an_order_posted_as_returned_with_its_time_stores_and_shows_it(api: APIClient) -> None:
+    customer = CustomerFactory()
+    payload = order_payload(
+        customer, status="returned", placed_at=iso(days_ago(20)), returned_at=iso(days_ago(5))
+    )
+
+    response = api.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get()
+    assert order.returned_at == datetime.fromisoformat(payload["returned_at"])
+    assert datetime.fromisoformat(response.json()["returned_at"]) == order.returned_at
+    assert response.json()["cancelled_at"] is None
+
+
+def test_an_order_patched_to_cancelled_without_a_time_is_dated_at_the_request(
+    api: APIClient,
+) -> None:
+    order = OrderFactory(status="placed", delivered_at=None)
+    before = timezone.now()
+
+    response = api.patch(f"/api/orders/{order.external_id}/", {"status": "cancelled"}, "json")
+
+    assert response.status_code == 200, response.json()
+    cancelled_at = datetime.fromisoformat(response.json()["cancelled_at"])
+    assert before <= cancelled_at <= timezone.now()
+
+
+def test_a_return_before_the_order_was_placed_is_a_400_naming_returned_at(
+    api: APIClient,
+) -> None:
+    order = OrderFactory(placed_at=days_ago(10))
+
+    response = api.patch(
+        f"/api/orders/{order.external_id}/",
+        {"status": "returned", "returned_at": iso(days_ago(11))},
+        "json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"returned_at": ["Returned before it was placed."]}
+    order.refresh_from_db()
+    assert (order.status, order.returned_at) == ("delivered", None)
+
+
+def test_a_cancellation_time_on_a_delivered_order_is_a_400_naming_cancelled_at(
+    api: APIClient,
+) -> None:
+    payload = order_payload(CustomerFactory(), status="delivered", cancelled_at=iso(days_ago(1)))
+
+    response = api.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["cancelled_at"]
+    assert not Order.objects.exists()
+
+
+def test_a_return_time_in_the_future_is_a_400_naming_returned_at(api: APIClient) -> None:
+    payload = order_payload(CustomerFactory(), status="returned", returned_at=in_days(3))
+
+    response = api.post("/api/orders/", payload, format="json")
+
+    assert response.status_code == 400
+    assert "returned_at" in response.json()
 
 
 def test_a_new_order_without_currency_gets_the_configured_default(

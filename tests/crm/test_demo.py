@@ -21,7 +21,16 @@ from django.db.models import Max, Min
 
 from crm.demo import world
 from crm.demo.truth import COLUMNS, read_truth
-from crm.models import Customer, CustomerText, Event, Order, Review, Ticket, TicketMessage
+from crm.models import (
+    Customer,
+    CustomerText,
+    Event,
+    Order,
+    Review,
+    Ticket,
+    TicketMessage,
+    TicketReopening,
+)
 from crm.signals import customer_texts_saved
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +61,8 @@ def data_digest() -> str:
         ),
         Order.objects.order_by("external_id").values_list(
             "external_id", "customer__external_id", "placed_at", "total", "currency",
-            "item_count", "status", "delivered_at", "promised_delivery_date", "coupon_code",
+            "item_count", "status", "delivered_at", "returned_at", "cancelled_at",
+            "promised_delivery_date", "coupon_code",
         ),
         Event.objects.order_by("customer__external_id", "occurred_at", "kind").values_list(
             "customer__external_id", "kind", "occurred_at", "payload"
@@ -64,6 +74,9 @@ def data_digest() -> str:
         Ticket.objects.order_by("external_id").values_list(
             "external_id", "customer__external_id", "subject", "channel", "status", "priority",
             "opened_at", "solved_at", "reopened_count", "assigned_agent__username",
+        ),
+        TicketReopening.objects.order_by("ticket__external_id", "reopened_at").values_list(
+            "ticket__external_id", "reopened_at", "recorded_at"
         ),
         TicketMessage.objects.order_by("external_id").values_list(
             "external_id", "ticket__external_id", "author_kind", "author_agent__username",
@@ -151,6 +164,38 @@ def test_late_orders_are_delivered_after_their_promised_date(tmp_path: Path) -> 
         "cancelled",
     }
     assert not Order.objects.filter(status__in=["delivered", "returned"], delivered_at=None)
+
+
+def test_returns_cancellations_and_reopens_are_dated_some_time_after_what_they_follow(
+    tmp_path: Path,
+) -> None:
+    """GIVEN a demo shop THEN every returned order has a return time days after its delivery,
+    every cancelled one a cancellation time shortly after checkout, no other order has
+    either, and each reopened ticket has one reopening, after it was first solved."""
+    generate(tmp_path / "truth.csv")
+    returned = Order.objects.filter(status="returned")
+    cancelled = Order.objects.filter(status="cancelled")
+    assert returned.count() >= 20 and cancelled.count() >= 5
+    assert not returned.filter(returned_at=None).exists()
+    assert not cancelled.filter(cancelled_at=None).exists()
+    assert not Order.objects.exclude(status="returned").exclude(returned_at=None).exists()
+    assert not Order.objects.exclude(status="cancelled").exclude(cancelled_at=None).exists()
+    for order in returned:
+        assert order.delivered_at + timedelta(days=2) <= order.returned_at
+    waits = [(o.cancelled_at - o.placed_at).total_seconds() / 86400 for o in cancelled]
+    assert min(waits) > 0 and np.median(waits) < 2
+    delays = [(o.returned_at - o.placed_at).days for o in returned]
+    assert np.median(delays) >= 5
+
+    reopened = Ticket.objects.filter(reopened_count__gt=0)
+    assert reopened.count() >= 5
+    assert not Ticket.objects.exclude(reopened_count=0).exclude(reopened_count=1).exists()
+    assert TicketReopening.objects.count() == reopened.count()
+    for reopening in TicketReopening.objects.select_related("ticket"):
+        ticket = reopening.ticket
+        assert reopening.reopened_at > ticket.opened_at + timedelta(days=1)
+        assert reopening.recorded_at == reopening.reopened_at
+        assert ticket.solved_at is None or ticket.solved_at > reopening.reopened_at
 
 
 def test_texts_vary_in_wording(tmp_path: Path) -> None:
@@ -269,6 +314,9 @@ def test_nothing_is_dated_after_the_end_date(tmp_path: Path) -> None:
         Review.objects.aggregate(lo=Min("created_at"), hi=Max("created_at")),
         Ticket.objects.aggregate(lo=Min("opened_at"), hi=Max("opened_at")),
         Ticket.objects.aggregate(lo=Min("solved_at"), hi=Max("solved_at")),
+        Order.objects.aggregate(lo=Min("returned_at"), hi=Max("returned_at")),
+        Order.objects.aggregate(lo=Min("cancelled_at"), hi=Max("cancelled_at")),
+        TicketReopening.objects.aggregate(lo=Min("reopened_at"), hi=Max("reopened_at")),
         TicketMessage.objects.aggregate(lo=Min("created_at"), hi=Max("created_at")),
         CustomerText.objects.aggregate(lo=Min("written_at"), hi=Max("written_at")),
     ]

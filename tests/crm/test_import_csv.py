@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from crm import importers
 from crm.models import Customer, CustomerText, Event, Order, Review, Ticket, TicketMessage
-from crm.signals import customer_texts_saved
+from crm.signals import customer_texts_saved, customers_activity_saved
 from tests.factories import (
     CustomerFactory,
     OrderFactory,
@@ -809,3 +809,243 @@ def test_dates_in_the_promised_delivery_column_must_be_plain_dates(
 
     assert Order.objects.get().promised_delivery_date == date(2025, 3, 5)
     assert "line 3: promised_delivery_date: 'next week' is not a date (use YYYY-MM-DD)" in output
+
+
+# --- Returns, cancellations and reopens: point-in-time facts ----------------------------------
+
+
+def test_return_and_cancellation_times_in_the_file_are_stored(
+    tmp_path: Path, customer: Customer
+) -> None:
+    path = write_csv(
+        tmp_path / "orders.csv",
+        [*ORDER_HEADER, "returned_at", "cancelled_at"],
+        [
+            [*order_row("O1", status="returned"), "2025-03-09T12:00:00Z", ""],
+            [*order_row("O2", status="cancelled"), "", "2025-03-01 11:30:00+01:00"],
+            [*order_row("O3", status="delivered"), "", ""],
+        ],
+    )
+
+    run_import(path, "orders")
+
+    times = {o.external_id: (o.returned_at, o.cancelled_at) for o in Order.objects.all()}
+    assert times == {
+        "O1": (datetime(2025, 3, 9, 12, tzinfo=UTC), None),
+        "O2": (None, datetime(2025, 3, 1, 10, 30, tzinfo=UTC)),
+        "O3": (None, None),
+    }
+
+
+def test_a_return_before_the_order_was_placed_is_a_bad_row_naming_line_and_field(
+    tmp_path: Path, customer: Customer
+) -> None:
+    path = write_csv(
+        tmp_path / "orders.csv",
+        [*ORDER_HEADER, "returned_at"],
+        [
+            [*order_row("O1", status="returned"), "2025-03-05"],
+            [*order_row("O2", status="returned"), "2025-02-28T23:59:00Z"],
+            [*order_row("O3", status="delivered"), "2025-03-05"],
+        ],
+    )
+
+    output = run_import(path, "orders")
+
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["O1"]
+    assert "line 3: returned_at: Returned before it was placed." in output
+    assert "line 4: returned_at: Only a returned order has this time" in output
+
+
+def test_orders_that_become_returned_or_cancelled_without_a_time_are_dated_at_the_import(
+    tmp_path: Path, customer: Customer
+) -> None:
+    """GIVEN a delivered order O1 and a file that returns it and creates a cancelled O2
+    WHEN the file is imported twice
+    THEN both are dated at the first import, and the second changes nothing."""
+    OrderFactory(external_id="O1", customer=customer, status=Order.Status.DELIVERED)
+    path = write_csv(
+        tmp_path / "orders.csv",
+        ORDER_HEADER,
+        [order_row("O1", status="returned"), order_row("O2", status="cancelled")],
+    )
+    before = timezone.now()
+
+    run_import(path, "orders")
+    after = timezone.now()
+    first = {o.external_id: (o.returned_at, o.cancelled_at) for o in Order.objects.all()}
+    output = run_import(path, "orders")
+
+    returned_at, _ = first["O1"]
+    _, cancelled_at = first["O2"]
+    assert returned_at is not None and before <= returned_at <= after
+    assert cancelled_at is not None and before <= cancelled_at <= after
+    assert {o.external_id: (o.returned_at, o.cancelled_at) for o in Order.objects.all()} == first
+    assert "unchanged 2" in output
+
+
+def test_an_order_sent_back_to_delivered_loses_its_return_time(
+    tmp_path: Path, customer: Customer
+) -> None:
+    OrderFactory(
+        external_id="O1", customer=customer, status=Order.Status.RETURNED, returned_at=None
+    )
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, [order_row("O1", status="returned")])
+    run_import(path, "orders")
+    assert Order.objects.get().returned_at is None  # stays returned: unknown stays unknown
+
+    write_csv(path, ORDER_HEADER, [order_row("O1", status="delivered")])
+    run_import(path, "orders")
+
+    assert (Order.objects.get().status, Order.objects.get().returned_at) == ("delivered", None)
+
+
+def test_a_return_time_column_without_a_status_column_is_refused_before_any_row(
+    tmp_path: Path, customer: Customer
+) -> None:
+    path = write_csv(
+        tmp_path / "orders.csv",
+        ["external_id", "customer", "placed_at", "total", "returned_at"],
+        [["O1", "C1", "2025-03-01", "10", "2025-03-05"]],
+    )
+
+    with pytest.raises(CommandError, match="Column 'returned_at' needs the 'status' column"):
+        run_import(path, "orders")
+
+    assert not Order.objects.exists()
+
+
+TICKET_HEADER = ["external_id", "customer", "subject", "opened_at", "status", "reopened_count"]
+
+
+def test_an_imported_reopen_count_is_recorded_as_reopenings_of_unknown_time(
+    tmp_path: Path, customer: Customer
+) -> None:
+    """GIVEN a file of tickets with the shop's reopen counts
+    WHEN it is imported twice
+    THEN each ticket has as many reopenings as its count, all without a time, and the
+    second import changes nothing."""
+    path = write_csv(
+        tmp_path / "tickets.csv",
+        TICKET_HEADER,
+        [
+            ["T1", "C1", "Late", "2025-03-01", "closed", "2"],
+            ["T2", "C1", "Refund", "2025-03-02", "open", ""],
+        ],
+    )
+
+    run_import(path, "tickets")
+    output = run_import(path, "tickets")
+
+    counts = {t.external_id: (t.reopened_count, t.reopenings.count()) for t in Ticket.objects.all()}
+    assert counts == {"T1": (2, 2), "T2": (0, 0)}
+    assert not Ticket.objects.get(external_id="T1").reopenings.exclude(reopened_at=None).exists()
+    assert "unchanged 2" in output
+
+
+def test_a_reopen_seen_in_the_file_is_dated_and_a_count_never_removes_reopenings(
+    tmp_path: Path, customer: Customer
+) -> None:
+    """GIVEN a solved ticket with one reopening on record
+    WHEN a file moves it back to open with a count of 3, then another says 1
+    THEN the move is a reopening dated at the import, the third has no time, and the
+    lower count leaves all three."""
+    ticket = TicketFactory(
+        external_id="T1",
+        customer=customer,
+        status=Ticket.Status.SOLVED,
+        solved_at=timezone.now() - timedelta(days=1),
+        reopened_count=1,
+    )
+    earlier = timezone.now() - timedelta(days=2)
+    ticket.reopenings.create(reopened_at=earlier)
+    path = write_csv(
+        tmp_path / "tickets.csv", TICKET_HEADER, [["T1", "C1", "Late", "2025-03-01", "open", "3"]]
+    )
+    before = timezone.now()
+
+    run_import(path, "tickets")
+    after = timezone.now()
+    write_csv(path, TICKET_HEADER, [["T1", "C1", "Late", "2025-03-01", "open", "1"]])
+    run_import(path, "tickets")
+
+    ticket.refresh_from_db()
+    times = sorted(ticket.reopenings.values_list("reopened_at", flat=True), key=str)
+    assert ticket.reopened_count == 3
+    assert times[0] == earlier and times[2] is None
+    assert before <= times[1] <= after
+
+
+def test_a_reopen_without_a_count_column_is_dated_at_the_import(
+    tmp_path: Path, customer: Customer
+) -> None:
+    TicketFactory(
+        external_id="T1",
+        customer=customer,
+        status=Ticket.Status.CLOSED,
+        solved_at=timezone.now() - timedelta(days=1),
+    )
+    path = write_csv(
+        tmp_path / "tickets.csv",
+        TICKET_HEADER[:-1],
+        [["T1", "C1", "Late", "2025-03-01", "pending"]],
+    )
+    before = timezone.now()
+
+    run_import(path, "tickets")
+
+    ticket = Ticket.objects.get()
+    (reopened_at,) = ticket.reopenings.values_list("reopened_at", flat=True)
+    assert ticket.reopened_count == 1 and before <= reopened_at <= timezone.now()
+
+
+def test_a_negative_reopen_count_is_a_bad_row(tmp_path: Path, customer: Customer) -> None:
+    path = write_csv(
+        tmp_path / "tickets.csv",
+        TICKET_HEADER,
+        [
+            ["T1", "C1", "Late", "2025-03-01", "open", "-1"],
+            ["T2", "C1", "Ok", "2025-03-01", "", ""],
+        ],
+    )
+
+    output = run_import(path, "tickets")
+
+    assert "line 2: reopened_count:" in output
+    assert list(Ticket.objects.values_list("external_id", flat=True)) == ["T2"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["orders", "tickets"])
+def test_orders_and_tickets_import_announces_their_customers_once_per_batch(
+    tmp_path: Path, kind: str
+) -> None:
+    """GIVEN 5 rows of 3 customers in batches of 3, one row moving X4 away from a fourth
+    WHEN imported (each batch commits) THEN each batch announces its customers once, the
+    former customer of X4 included; a re-run announces none."""
+    c1, c2, c3, c4 = (CustomerFactory(external_id=f"C{i}") for i in range(1, 5))
+    owners = ["C1", "C1", "C2", "C3", "C3"]
+    if kind == "orders":
+        OrderFactory(external_id="X4", customer=c4)
+        header = ORDER_HEADER
+        rows = [order_row(f"X{i}", customer) for i, customer in enumerate(owners)]
+    else:
+        TicketFactory(external_id="X4", customer=c4)
+        header = ["external_id", "customer", "subject", "opened_at"]
+        rows = [[f"X{i}", customer, "Late", "2025-03-01"] for i, customer in enumerate(owners)]
+    path = write_csv(tmp_path / f"{kind}.csv", header, rows)
+    announced: list[list[int]] = []
+
+    def receiver(sender: type, customer_ids: list[int], **kwargs: object) -> None:
+        announced.append(customer_ids)
+
+    customers_activity_saved.connect(receiver, dispatch_uid="test-import-activity")
+    try:
+        run_import(path, kind, batch_size=3)
+        assert announced == [sorted([c1.pk, c2.pk]), sorted([c3.pk, c4.pk])]
+
+        announced.clear()
+        run_import(path, kind, batch_size=3)
+        assert announced == []
+    finally:
+        customers_activity_saved.disconnect(dispatch_uid="test-import-activity")
