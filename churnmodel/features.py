@@ -7,9 +7,9 @@ record dated after T never changes T's features. Each query is one set-based agg
 all customers (conditional aggregation per window), never a loop over customers; the
 derived features (gaps, ratios, trends) are computed column-wise in pandas.
 
-Not yet here: returns and cancellations, and ticket reopen counts (the CRM keeps them as
-the current state, not as of T: using them would leak the future into the past, so they
-need a timestamp first).
+Returns and cancellations count by `returned_at` / `cancelled_at` (an order returned
+after T was not returned at T; a null time is unknown and never counts), ticket reopens by
+their TicketReopening time (or, undated, by when the CRM recorded them).
 
 Text features come two ways: per analyzer (mean, minimum, share negative of its scores),
 and from each text's effective label (sentiment.selectors.with_effective_label: an
@@ -73,6 +73,13 @@ def _order_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
         placed_at__gt=cutoff - timedelta(days=60), placed_at__lte=cutoff - timedelta(days=30)
     )
     aggregates["orders_prev_30d"] = Count("pk", filter=previous)
+    year = cutoff - timedelta(days=365)
+    aggregates["returns_365d"] = Count(
+        "pk", filter=Q(returned_at__gt=year, returned_at__lte=cutoff)
+    )
+    aggregates["cancellations_365d"] = Count(
+        "pk", filter=Q(cancelled_at__gt=year, cancelled_at__lte=cutoff)
+    )
     return _frame(orders, aggregates)
 
 
@@ -107,6 +114,23 @@ def _ticket_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
             "tickets_open": Count("pk", filter=Q(solved_at__isnull=True) | Q(solved_at__gt=cutoff)),
             "solve_time_avg": Avg(F("solved_at") - F("opened_at"), filter=solved),
         },
+    )
+
+
+def _reopen_features(cutoff: datetime, customers: QuerySet[Customer]) -> Any:
+    from django.db.models.functions import Coalesce
+
+    from crm.models import TicketReopening
+
+    reopenings = (
+        TicketReopening.objects.db_manager(customers.db)
+        .annotate(known_at=Coalesce("reopened_at", "recorded_at"))
+        .filter(ticket__customer__in=customers, known_at__lte=cutoff)
+    )
+    return _frame(
+        reopenings,
+        {"tickets_reopened_90d": Count("pk", filter=Q(known_at__gt=cutoff - timedelta(days=90)))},
+        customer="ticket__customer_id",
     )
 
 
@@ -250,6 +274,7 @@ def feature_frame(
         _order_features,
         _event_features,
         _ticket_features,
+        _reopen_features,
         _review_features,
         _text_features,
         _effective_text_features,
@@ -259,7 +284,9 @@ def feature_frame(
     counts = [
         c
         for c in frame.columns
-        if c.startswith(("orders_", "tickets_", "reviews_", "low_", "late_"))
+        if c.startswith(
+            ("orders_", "tickets_", "reviews_", "low_", "late_", "returns_", "cancellations_")
+        )
     ]
     counts += [f"{kind}{suffix}" for kind in EVENT_KINDS for suffix in ("_30d", "_prev_30d")]
     counts += ["spend_total", *(f"spend_{d}d" for d in WINDOWS)]
@@ -292,12 +319,15 @@ def feature_frame(
     out["usual_gap_days"] = span / (out["orders_total"] - 1).where(out["orders_total"] > 1)
     out["gap_ratio"] = out["recency_days"] / out["usual_gap_days"].where(out["usual_gap_days"] > 0)
     out["late_deliveries"] = frame["late_deliveries"]
+    out["returns_365d"] = frame["returns_365d"]
+    out["cancellations_365d"] = frame["cancellations_365d"]
     for kind in EVENT_KINDS:
         out[f"{kind}_30d"] = frame[f"{kind}_30d"]
         out[f"{kind}_trend_30d"] = frame[f"{kind}_30d"] - frame[f"{kind}_prev_30d"]
     out["tickets_total"] = frame["tickets_total"]
     out["tickets_90d"] = frame["tickets_90d"]
     out["tickets_open"] = frame["tickets_open"]
+    out["tickets_reopened_90d"] = frame["tickets_reopened_90d"]
     # PostgreSQL returns an interval (timedelta), SQLite microseconds: both become hours.
     solve = frame["solve_time_avg"].map(
         lambda v: (

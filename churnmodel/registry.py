@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -205,6 +206,14 @@ def promote(version: ModelVersion) -> Decision:
     return _decline(
         version, f"ROC-AUC {new['roc_auc']:.4f} does not beat {active}'s {old_auc:.4f} {where}"
     )
+
+
+def training_run(**options: Any) -> tuple[ModelVersion, Decision]:
+    """Train (churnmodel.training.train options), save the version and try to promote it."""
+    from churnmodel.training import train
+
+    version = version_save(train(**options))
+    return version, promote(version)
 
 
 def _activate(version: ModelVersion, previous: ModelVersion | None, why: str) -> Decision:

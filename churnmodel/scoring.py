@@ -152,6 +152,18 @@ def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> S
     return run
 
 
+def texts_waiting_for_scores() -> int:
+    """Texts the primary analyzer has not scored yet (their text features would be off)."""
+    from sentiment.analyzers import loadable_analyzers
+    from sentiment.selectors import texts_missing_score
+
+    primary = settings.SENTIMENT_PRIMARY_ANALYZER
+    for analyzer in loadable_analyzers():
+        if analyzer.name == primary:
+            return texts_missing_score(analyzer=analyzer.name, version=analyzer.version).count()
+    return 0
+
+
 def latest_scores(customers: Any = None) -> Any:
     """Each customer's newest score row (a queryset of ChurnScore)."""
     from django.db.models import OuterRef, Subquery

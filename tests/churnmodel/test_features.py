@@ -191,3 +191,29 @@ def test_sqlite_and_postgresql_compute_identical_features(customer) -> None:
     frames = [feature_frame(CUTOFF, using=alias) for alias in ("default", "compare")]
     assert len(frames[0]) == 3
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=False, rtol=1e-9)
+
+
+def test_returns_cancellations_and_reopens_count_only_once_they_happened() -> None:
+    from crm.models import Order, TicketReopening
+
+    customer = CustomerFactory(signed_up_at=at(300))
+    OrderFactory(customer=customer, placed_at=at(20), status=Order.Status.RETURNED,
+                 returned_at=at(10))  # fmt: skip
+    OrderFactory(customer=customer, placed_at=at(5), status=Order.Status.RETURNED,
+                 returned_at=CUTOFF + timedelta(days=2))  # fmt: skip
+    OrderFactory(customer=customer, placed_at=at(4), status=Order.Status.CANCELLED,
+                 cancelled_at=at(3))  # fmt: skip
+    OrderFactory(customer=customer, placed_at=at(30), status=Order.Status.RETURNED,
+                 returned_at=None)  # returned at an unknown time: never counted  # fmt: skip
+    ticket = TicketFactory(customer=customer, opened_at=at(40), solved_at=at(39))
+    TicketReopening.objects.bulk_create([
+        TicketReopening(ticket=ticket, reopened_at=at(20)),
+        TicketReopening(ticket=ticket, reopened_at=CUTOFF + timedelta(days=1)),
+        TicketReopening(ticket=ticket, reopened_at=None, recorded_at=at(1)),
+        TicketReopening(ticket=ticket, reopened_at=None, recorded_at=CUTOFF + timedelta(days=1)),
+    ])  # fmt: skip
+
+    row = feature_frame(CUTOFF).loc[customer.pk]
+
+    assert (row["returns_365d"], row["cancellations_365d"]) == (1, 1)
+    assert row["tickets_reopened_90d"] == 2

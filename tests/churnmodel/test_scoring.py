@@ -186,3 +186,40 @@ def test_a_freshly_scored_text_hands_its_customer_to_the_churn_rescore_by_name()
         score_texts([review.customer_text.pk])
         score_texts([review.customer_text.pk])  # already scored: nothing new to hand on
     send.assert_called_once_with("churnmodel.score_customers", args=([review.customer.pk],))
+
+
+def test_a_fresh_install_trains_and_scores_once_its_texts_are_scored(shop) -> None:
+    """The demo's bootstrap: it waits (re-queued) while texts still lack scores, then
+    trains, activates and scores every customer; later runs leave the model alone."""
+    from celery.exceptions import Retry
+
+    from churnmodel.tasks import bootstrap
+
+    review = ReviewFactory(customer=shop[0], body="Late again. Never buying here.", rating=1)
+    with mock.patch.object(bootstrap, "retry", side_effect=Retry) as retry, pytest.raises(Retry):
+        bootstrap()
+    retry.assert_called_once_with(countdown=15)
+    assert not ModelVersion.objects.exists()
+
+    texts_score(text_ids=[review.customer_text.pk])
+    assert "Scored" in bootstrap()
+    active = ModelVersion.objects.get(is_active=True)
+    assert ChurnScore.objects.filter(model_version=active).count() == Customer.objects.count()
+    assert bootstrap() == "a churn model is already active"
+
+
+def test_a_new_order_or_ticket_queues_a_rescore_of_that_customer_after_commit(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from crm.services import order_upsert, ticket_upsert
+
+    customer = CustomerFactory()
+    with mock.patch("celery.current_app.send_task") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            order_upsert(external_id="O-NEW", customer=customer, placed_at=timezone.now(),
+                         total=Decimal("20.00"))  # fmt: skip
+            ticket_upsert(external_id="T-NEW", customer=customer, subject="Where is it?",
+                          opened_at=timezone.now())  # fmt: skip
+        assert send.call_args_list == [
+            mock.call("churnmodel.score_customers", args=([customer.pk],))
+        ]

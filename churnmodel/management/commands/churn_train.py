@@ -46,23 +46,22 @@ class Command(BaseCommand):
         if o["horizon_days"] < 1 or o["cutoffs"] < 1 or o["step_days"] < 1:
             raise CommandError("--horizon-days, --cutoffs and --step-days must be positive.")
         cutoff = day_end(o["validation_cutoff"]) if o["validation_cutoff"] else None
+        options = {
+            "validation_cutoff": cutoff,
+            "horizon_days": o["horizon_days"],
+            "target": o["target"],
+            "cutoff_count": o["cutoffs"],
+            "step_days": o["step_days"],
+        }
         try:
-            result = train(
-                validation_cutoff=cutoff,
-                horizon_days=o["horizon_days"],
-                target=o["target"],
-                cutoff_count=o["cutoffs"],
-                step_days=o["step_days"],
-            )
+            if o["no_save"]:
+                report = dict(train(**options).report)
+            else:
+                version, decision = registry.training_run(**options)
+                report = dict(version.metrics, version=version.pk, promoted=decision.promoted,
+                              promotion=decision.reason)  # fmt: skip
         except (TrainingError, IncompleteWindowError) as exc:
             raise CommandError(f"{exc} No model was saved.") from exc
-        report = dict(result.report)
-        if not o["no_save"]:
-            version = registry.version_save(result)
-            decision = registry.promote(version)
-            report["version"] = version.pk
-            report["promoted"] = decision.promoted
-            report["promotion"] = decision.reason
         if o["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -36,10 +37,14 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; keeping it.")
         else:
             call_command("generate_demo", customers=customers, seed=seed, stdout=self.stdout)
+            # The churn model trains once the worker has scored the texts; by task name,
+            # as the CRM does not import the apps above it.
+            current_app.send_task("churnmodel.bootstrap")
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo ready. Admin: http://{addr}/admin/  user: {DEMO_USERNAME}  "
                 f"password: {DEMO_PASSWORD}\nAPI docs: http://{addr}/api/docs/\n"
-                "The worker scores the demo's texts in the background; Ctrl-C stops everything."
+                "The worker scores the demo's texts in the background, then trains the churn "
+                "model and scores every customer; Ctrl-C stops everything."
             )
         )
