@@ -42,11 +42,16 @@ def latest_cutoff(
 
 
 def churn_labels(
-    cutoff: datetime, horizon_days: int = DEFAULT_HORIZON_DAYS, target: str = "purchase"
+    cutoff: datetime,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    target: str = "purchase",
+    active_days: int | None = None,
 ) -> Any:
     """A pandas Series indexed by customer id: 1.0 churned, 0.0 active again in the window;
-    only customers active by `cutoff`. Raises IncompleteWindowError if the window ends
-    after the newest data (the message names the latest valid cutoff)."""
+    only customers active by `cutoff` (with `active_days`, active within that many days
+    before it: those who left long ago have churned already, there is nothing to predict).
+    Raises IncompleteWindowError if the window ends after the newest data (the message
+    names the latest valid cutoff)."""
     import pandas as pd
 
     if target not in TARGETS:
@@ -58,6 +63,7 @@ def churn_labels(
             f"Cutoff {cutoff:%Y-%m-%d} + {horizon_days} days ends after the newest order; {valid}."
         )
     end = cutoff + timedelta(days=horizon_days)
+    since = cutoff - timedelta(days=active_days) if active_days else None
     sources: list[tuple[QuerySet[Any], str]] = [(Order.objects.all(), "placed_at")]
     if target == "activity":
         sources.append((Event.objects.all(), "occurred_at"))
@@ -74,7 +80,7 @@ def churn_labels(
             .values_list("customer_id", "before", "again")
         )
         for customer, last_before, next_after in rows:
-            if last_before is not None:
+            if last_before is not None and (since is None or last_before > since):
                 before.add(customer)
             if next_after is not None:
                 again.add(customer)

@@ -188,6 +188,7 @@ def promote(version: ModelVersion) -> Decision:
         active.validation_cutoff == version.validation_cutoff
         and active.horizon_days == version.horizon_days
         and active.target == version.target
+        and active.metrics.get("active_days") == version.metrics.get("active_days")
     )
     if same_data:
         old_auc = active.metrics["model"]["roc_auc"]
@@ -196,7 +197,12 @@ def promote(version: ModelVersion) -> Decision:
             predictor = load(active)
         except ModelRefused as exc:
             return _activate(version, active, f"the active {active} cannot serve ({exc})")
-        data = build_dataset([version.validation_cutoff], version.horizon_days, version.target)
+        data = build_dataset(
+            [version.validation_cutoff],
+            version.horizon_days,
+            version.target,
+            version.metrics.get("active_days"),
+        )
         old_auc = evaluate(data.y, predictor.predict(data.X))["roc_auc"]
     where = f"on the validation cutoff {version.validation_cutoff:%Y-%m-%d}"
     if new["roc_auc"] > old_auc:

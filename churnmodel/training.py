@@ -65,13 +65,16 @@ class Dataset:
         return Dataset(self.X[mask], self.y[mask], self.cutoffs[mask])
 
 
-def build_dataset(cutoffs: list[datetime], horizon_days: int, target: str) -> Dataset:
-    """Features and labels at each cutoff, for the customers active by it."""
+def build_dataset(
+    cutoffs: list[datetime], horizon_days: int, target: str, active_days: int | None = None
+) -> Dataset:
+    """Features and labels at each cutoff, for the customers active by it (see
+    churn_labels for `active_days`)."""
     import pandas as pd
 
     frames, labels, stamps = [], [], []
     for cutoff in cutoffs:
-        y = churn_labels(cutoff, horizon_days, target)
+        y = churn_labels(cutoff, horizon_days, target, active_days)
         if y.empty:
             continue
         X = feature_frame(cutoff).reindex(y.index)
@@ -321,6 +324,7 @@ def train(
     target: str = "purchase",
     cutoff_count: int = 4,
     step_days: int = 30,
+    active_days: int | None = None,
     algorithms: tuple[str, ...] = ALGORITHMS,
 ) -> TrainingResult:
     """Fit, choose, calibrate and measure; raises TrainingError or IncompleteWindowError
@@ -332,8 +336,8 @@ def train(
     if latest is None or validation_cutoff > latest:
         churn_labels(validation_cutoff, horizon_days, target)  # raises with the latest date
     cutoffs = training_cutoffs(validation_cutoff, horizon_days, cutoff_count, step_days)
-    data = build_dataset(cutoffs, horizon_days, target)
-    validation = build_dataset([validation_cutoff], horizon_days, target)
+    data = build_dataset(cutoffs, horizon_days, target, active_days)
+    validation = build_dataset([validation_cutoff], horizon_days, target, active_days)
     for name, part in (("training", data), ("validation", validation)):
         if part.y.nunique() < 2:
             only = "churned" if part.y.iloc[0] == 1 else "stayed"
@@ -378,6 +382,7 @@ def train(
     report = {
         "target": target,
         "horizon_days": horizon_days,
+        "active_days": active_days,
         "validation_cutoff": validation_cutoff.isoformat(),
         "training_cutoffs": [c.isoformat() for c in used],
         "calibration_cutoff": used[-1].isoformat() if len(used) >= 2 else None,

@@ -175,6 +175,10 @@ SENTIMENT_SWEEP_LIMIT = env_int("SENTIMENT_SWEEP_LIMIT", 20_000)
 # purchase, visit or other event) in (T, T + horizon]. A trained model keeps its own.
 CHURN_HORIZON_DAYS = env_int("CHURN_HORIZON_DAYS", 60)
 CHURN_TARGET = env_str("CHURN_TARGET", "purchase")
+# Who counts as active before T: bought within this many days (0: ever bought). Customers
+# gone for longer have churned already; leaving them out makes the model about who leaves
+# next, not about who left.
+CHURN_ACTIVE_DAYS = env_int("CHURN_ACTIVE_DAYS", 0)
 # Risk bands: probability >= MEDIUM is "medium", >= HIGH is "high", else "low".
 CHURN_RISK_MEDIUM = env_float("CHURN_RISK_MEDIUM", 0.30)
 CHURN_RISK_HIGH = env_float("CHURN_RISK_HIGH", 0.60)

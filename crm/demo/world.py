@@ -99,16 +99,16 @@ class ChurnModel:
     decay of the late-delivery, return and text scores (a half-life of about 6.6 weeks).
     """
 
-    intercept: float = -5.0
+    intercept: float = -5.4
     inactivity: float = 0.07  # per week since the last order beyond 4 (capped at 26)
     few_orders: float = 0.35  # per unit of log1p(orders) below log1p(5)
     low_order_value: float = 0.25  # per unit of log(average order / EUR 55) below zero
     late_delivery: float = 0.8  # per unit of late score, times (0.5 + service sensitivity)
     returns: float = 0.35  # per unit of return score
     unresolved_ticket: float = 1.1  # per unresolved ticket (cap 2), x (0.5 + service sens.)
-    negative_experience_text: float = 0.5  # per unit of text score (neg +1, mixed +0.5, pos -0.3)
-    product_quality: float = 0.45  # per SD of latent dissatisfaction with quality
-    price: float = 0.35  # per SD of latent price dissatisfaction, x (0.5 + price sensitivity)
+    negative_experience_text: float = 1.0  # per unit of text score (neg +1, mixed +0.5, pos -0.3)
+    product_quality: float = 1.0  # per SD of latent dissatisfaction with quality
+    price: float = 0.8  # per SD of latent price dissatisfaction, x (0.5 + price sensitivity)
     low_engagement: float = 0.3  # per SD of (log) browsing rate below the mean
     decay: float = 0.9
 
@@ -309,7 +309,7 @@ def _traits(rng: np.random.Generator, n: int, country: np.ndarray) -> Traits:
     dissatisfaction_price = (0.55 * ps_z + 0.83 * rng.standard_normal(n)) / 1.0
     late_rate = np.asarray(COUNTRY_LATE_RATE)[country] * rng.lognormal(0, 0.35, n)
     return Traits(
-        order_rate=rng.lognormal(np.log(0.175), 0.55, n),
+        order_rate=rng.lognormal(np.log(0.3), 0.45, n),
         basket=rng.lognormal(np.log(55), 0.4, n),
         browse_rate=browse_rate,
         engagement=(log_browse - np.log(0.16)) / 0.6,
@@ -418,13 +418,14 @@ def _review_topics(
     return (u[:, None] > cumulative).sum(axis=1).astype(np.int8)
 
 
-# P(rating = 1..5 | tone): ratings follow the tone loosely, so text still says more.
+# P(rating = 1..5 | tone): ratings follow the tone loosely (many a complaint comes with
+# three or four stars for the product itself), so the text says more than the stars.
 _RATING_P = np.cumsum(
     [
-        [0.55, 0.33, 0.1, 0.02, 0.0],
-        [0.05, 0.3, 0.45, 0.2, 0.0],
-        [0.0, 0.05, 0.35, 0.45, 0.15],
-        [0.0, 0.0, 0.03, 0.32, 0.65],
+        [0.25, 0.25, 0.25, 0.2, 0.05],
+        [0.05, 0.2, 0.35, 0.3, 0.1],
+        [0.0, 0.05, 0.3, 0.45, 0.2],
+        [0.0, 0.02, 0.08, 0.35, 0.55],
     ],
     axis=1,
 )

@@ -33,6 +33,11 @@ class Command(BaseCommand):
             "--target", choices=("purchase", "activity"), default=settings.CHURN_TARGET,
             help="churned = no purchase (default) or no activity at all in the horizon",
         )  # fmt: skip
+        parser.add_argument(
+            "--active-days", type=int, default=settings.CHURN_ACTIVE_DAYS or None,
+            help="only customers who bought within this many days before a cutoff count "
+            "(default: everyone who ever bought)",
+        )  # fmt: skip
         parser.add_argument("--cutoffs", type=int, default=4, help="training cutoffs (default 4)")
         parser.add_argument("--step-days", type=int, default=30, help="days between them")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -52,6 +57,7 @@ class Command(BaseCommand):
             "target": o["target"],
             "cutoff_count": o["cutoffs"],
             "step_days": o["step_days"],
+            "active_days": o["active_days"],
         }
         try:
             if o["no_save"]:
@@ -70,8 +76,10 @@ class Command(BaseCommand):
 
 def format_report(report: dict[str, Any]) -> str:
     """The training report as text for a terminal."""
+    active = report.get("active_days")
     lines = [
-        f"Churn = {report['target']} gap of {report['horizon_days']} days; "
+        f"Churn = {report['target']} gap of {report['horizon_days']} days"
+        + (f" among customers active in the {active} days before" if active else "") + "; "
         f"validation cutoff {report['validation_cutoff'][:10]}",
         "Training cutoffs: " + ", ".join(c[:10] for c in report["training_cutoffs"])
         + (f" (calibrated on {report['calibration_cutoff'][:10]})"
