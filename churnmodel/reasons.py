@@ -97,7 +97,8 @@ def describe(group: str, row: Any) -> str:
         last = value("days_since_last_visit")
         since = f"; last visit {_n(last)} days ago" if math.isfinite(last) else "; no visit yet"
         change = f" ({trend:+d} on the 30 days before)" if trend else ""
-        return f"{_plural(visits, 'visit')} in the last 30 days{change}{since}"
+        count = _plural(visits, "visit") if visits else "no visits"
+        return f"{count} in the last 30 days{change}{since}"
     if group == "deliveries":
         return f"{_plural(_n(value('late_deliveries')), 'late delivery', 'late deliveries')}"
     if group == "returns":
@@ -108,6 +109,8 @@ def describe(group: str, row: Any) -> str:
     if group == "tickets":
         recent, still_open = _n(value("tickets_90d")), _n(value("tickets_open"))
         reopened = _n(value("tickets_reopened_90d"))
+        if recent == 0 and still_open == 0:
+            return "no support tickets in the last 90 days"
         text = f"{_plural(recent, 'support ticket')} in the last 90 days, {still_open} still open"
         return text + (f", {reopened} reopened" if reopened else "")
     if group == "reviews":

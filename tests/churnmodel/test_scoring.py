@@ -223,3 +223,12 @@ def test_a_new_order_or_ticket_queues_a_rescore_of_that_customer_after_commit(
         assert send.call_args_list == [
             mock.call("churnmodel.score_customers", args=([customer.pk],))
         ]
+
+
+def test_reasons_say_none_rather_than_zero() -> None:
+    row = {"visit_30d": 0, "visit_trend_30d": -3, "days_since_last_visit": 45,
+           "tickets_90d": 0, "tickets_open": 0}  # fmt: skip
+    assert reasons.describe("browsing", row) == (
+        "no visits in the last 30 days (-3 on the 30 days before); last visit 45 days ago"
+    )
+    assert reasons.describe("tickets", row) == "no support tickets in the last 90 days"
