@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_CUSTOMERS ?= 2000
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: install demo test lint worker benchmarks clean
+.PHONY: install demo test lint worker benchmarks churn-benchmarks clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ worker: install
 benchmarks: install
 	$(PY) benchmarks/demo_generation.py --customers 100000
 	$(PY) benchmarks/import_orders.py --rows 1000000
+
+# PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres): each
+# script creates and drops a scratch database of its own.
+churn-benchmarks: install
+	$(PY) benchmarks/churn_speed.py --customers 100000
+	$(PY) benchmarks/churn_cdnow.py
 
 clean:
 	rm -rf var staticfiles
