@@ -97,8 +97,8 @@ def describe(group: str, row: Any) -> str:
         last = value("days_since_last_visit")
         since = f"; last visit {_n(last)} days ago" if math.isfinite(last) else "; no visit yet"
         change = f" ({trend:+d} on the 30 days before)" if trend else ""
-        count = _plural(visits, "visit") if visits else "no visits"
-        return f"{count} in the last 30 days{change}{since}"
+        seen = _plural(visits, "visit") if visits else "no visits"
+        return f"{seen} in the last 30 days{change}{since}"
     if group == "deliveries":
         return f"{_plural(_n(value('late_deliveries')), 'late delivery', 'late deliveries')}"
     if group == "returns":

