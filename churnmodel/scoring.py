@@ -143,21 +143,33 @@ def _write(rows: list[ChurnScore]) -> None:
     sql = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for row in rows:
-            copy.write_row(
-                    (row.customer_id, row.model_version_id, row.run_id, row.probability,
-                     row.band, row.horizon_days, row.target, json.dumps(row.reasons),
-                     row.segment, row.scored_at)
-                )  # fmt: skip
+            values = (row.customer_id, row.model_version_id, row.run_id, row.probability,
+                      row.band, row.horizon_days, row.target, json.dumps(row.reasons),
+                      row.segment, row.scored_at)  # fmt: skip
+            copy.write_row(values)
 
 
 def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> ScoringRun:
-    """The batch: score every customer, refit segments, measure drift; return the run."""
-    import pandas as pd
-
+    """The batch: score every customer, refit segments, measure drift; return the run (a
+    failure is recorded on it, then raised)."""
     serving = _serving()
     at = at or timezone.now()
     run = ScoringRun.objects.create(started_at=timezone.now(), model_version=serving.version)
-    size = chunk_size or settings.CHURN_SCORE_CHUNK
+    try:
+        _score_all(run, serving, at, chunk_size or settings.CHURN_SCORE_CHUNK)
+    except Exception as exc:  # recorded on the run for the admin, then raised as it was
+        run.error = f"Failed: {exc!r}"
+        run.save(update_fields=["error"])
+        raise
+    if run.drifted:
+        logger.warning("Churn features drifted (PSI > %s): %s", settings.CHURN_DRIFT_THRESHOLD,
+                       ", ".join(run.drifted))  # fmt: skip
+    return run
+
+
+def _score_all(run: ScoringRun, serving: Serving, at: datetime, size: int) -> None:
+    import pandas as pd
+
     frames = [feature_frame(at, chunk) for chunk in _chunks(at, size)]
     frame = pd.concat(frames) if frames else feature_frame(at, Customer.objects.none())
     run.drift = drift(frame, serving.version.distributions)
@@ -173,10 +185,6 @@ def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> S
     run.finished_at = timezone.now()
     run.error = serving.note
     run.save()
-    if run.drifted:
-        logger.warning("Churn features drifted (PSI > %s): %s", settings.CHURN_DRIFT_THRESHOLD,
-                       ", ".join(run.drifted))  # fmt: skip
-    return run
 
 
 def texts_waiting_for_scores() -> int:

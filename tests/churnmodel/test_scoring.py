@@ -232,3 +232,13 @@ def test_reasons_say_none_rather_than_zero() -> None:
         "no visits in the last 30 days (-3 on the 30 days before); last visit 45 days ago"
     )
     assert reasons.describe("tickets", row) == "no support tickets in the last 90 days"
+
+
+def test_a_failed_batch_is_recorded_on_its_run(trained) -> None:
+    from churnmodel.models import ScoringRun
+
+    failure = RuntimeError("disk full")
+    with mock.patch.object(scoring, "_rows", side_effect=failure), pytest.raises(RuntimeError):
+        scoring.score_all()
+    run = ScoringRun.objects.get()
+    assert run.finished_at is None and "disk full" in run.error
