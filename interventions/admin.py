@@ -8,9 +8,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
+from crm.admin import change_link, customer_label
 from interventions.models import Rule
+from interventions.selectors import rule_dry_run
 
 
 @admin.register(Rule)
@@ -19,7 +23,9 @@ class RuleAdmin(SimpleHistoryAdmin):
                     "cooldown_days", "updated_at")  # fmt: skip
     list_filter = ("enabled", "action", "min_band")
     search_fields = ("name", "description")
+    readonly_fields = ("dry_run",)
     fieldsets = (
+        ("Dry run: who this rule would match now (as last saved)", {"fields": ("dry_run",)}),
         (None, {"fields": ("name", "description", "enabled", "priority",
                            ("starts_on", "ends_on"))}),
         ("Who: every condition that is set must hold", {"fields": (
@@ -35,5 +41,34 @@ class RuleAdmin(SimpleHistoryAdmin):
             "approval_above_cost")}),
     )  # fmt: skip
 
+    @admin.display(description="matches")
+    def dry_run(self, obj: Rule) -> SafeString:
+        if obj.pk is None:
+            return format_html("{}", "Save the rule to see whom it would match.")
+        result = rule_dry_run(obj)
+        warnings = format_html_join(
+            "", '<li style="color:#b00">{}</li>', ((w,) for w in result.warnings)
+        )
+        sample = format_html_join(
+            "",
+            "<li>{} ({})</li>",
+            ((change_link(c, customer_label(c)), _risk(c)) for c in result.sample),
+        )
+        return format_html(
+            "<p><strong>This rule would match {} customers now</strong> (before cooldowns, "
+            "budget and the holdout, which the decision engine applies).</p>"
+            "<ul>{}</ul><p>Highest risk first:</p><ul>{}</ul>",
+            f"{result.matching:,}",
+            warnings,
+            sample,
+        )
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return bool(request.user.is_superuser)
+
+
+def _risk(customer: Any) -> str:
+    probability = getattr(customer, "risk_probability", None)
+    if probability is None:
+        return "not scored yet"
+    return f"{probability:.0%} risk, {customer.risk_band}, {customer.risk_segment or 'no segment'}"
