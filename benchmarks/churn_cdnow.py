@@ -43,7 +43,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from scratch_db import create_database, drop_database, with_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "churn" / "cdnow" / "CDNOW_master.txt"
@@ -53,11 +55,6 @@ VALIDATION_CUTOFF = "1997-12-31"
 HORIZON_DAYS = 180
 # /work/shared/data/README.md: CDNOW, churn = no purchase in the 180 days after a cutoff.
 ANCHORS = {"recency alone": (0.76, 0.80), "logistic regression on RFM": (0.77, 0.81)}
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def machine() -> str:
@@ -81,31 +78,6 @@ def machine() -> str:
         f"{model}, {os.cpu_count()} cores, {ram_gb:.1f} GiB RAM; load average "
         f"{one:.2f} {five:.2f} {fifteen:.2f}; Python {platform.python_version()}"
     )
-
-
-def _create_database(server_url: str, name: str) -> None:
-    """Create the scratch database; refuse if it exists (another run's, or one --keep left)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            raise SystemExit(
-                f"Database {name} exists: another run is using it, or --keep left it. "
-                f"Wait, drop it (dropdb {name}), or pass --database."
-            ) from None
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def run(step: str, command: Sequence[str], env: dict[str, str], *, echo: bool = True) -> str:
@@ -233,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         if urlsplit(server_url).scheme not in ("postgres", "postgresql"):
             parser.error("DATABASE_URL must name a PostgreSQL server (or pass --sqlite)")
-        env["DATABASE_URL"] = _with_path(server_url, f"/{args.database}")
+        env["DATABASE_URL"] = with_path(server_url, f"/{args.database}")
         where = f"PostgreSQL database {args.database} (scratch)"
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
@@ -242,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     python, manage = sys.executable, str(ROOT / "manage.py")
     csv_dir = Path(tempfile.mkdtemp(prefix="cdnow-csv-"))
     if not args.sqlite:
-        _create_database(server_url, args.database)
+        create_database(server_url, args.database)
     try:
         convert = [python, str(ROOT / "benchmarks" / "cdnow_convert.py"), str(args.input)]
         run("convert", [*convert, "--output", str(csv_dir)], env)
@@ -276,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif sqlite_dir is not None:
             shutil.rmtree(sqlite_dir, ignore_errors=True)
         else:
-            _drop_database(server_url, args.database)
+            drop_database(server_url, args.database)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from scratch_db import create_database, drop_database, with_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -92,11 +94,6 @@ class Phase:
     stdout: str
     stderr: str
     result: dict[str, Any] = field(default_factory=dict)
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 def machine() -> str:
@@ -142,32 +139,6 @@ def _git_revision() -> str:
     except OSError:
         return "unknown"
     return f"{head}{' + uncommitted changes' if dirty else ''}"
-
-
-def _create_database(server_url: str, name: str) -> None:
-    """Create the scratch database; refuse if it exists (another run's, or one --keep left).
-    CREATE DATABASE cannot run in a transaction, hence autocommit on `postgres`."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            raise SystemExit(
-                f"Database {name} exists: another run is using it, or --keep left it. Wait, "
-                f"drop it (dropdb {name}), pass --database, or reuse it with --database-url."
-            ) from None
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def run_phase(name: str, arguments: Sequence[str], env: dict[str, str]) -> Phase:
@@ -422,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database_url:
         database_url, created = args.database_url, False
     else:
-        database_url, created = _with_path(server_url, f"/{args.database}"), True
+        database_url, created = with_path(server_url, f"/{args.database}"), True
     if urlsplit(database_url).scheme not in ("postgres", "postgresql"):
         parser.error("the benchmark measures PostgreSQL: give a postgres:// URL")
     env = {
@@ -451,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "measured by sentiment_speed.py / pipeline_latency.py"
     )
     if created:
-        _create_database(server_url, args.database)
+        create_database(server_url, args.database)
     try:
         _setup_django()
         from django.db import connection, connections
@@ -470,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         connections.close_all()
         if created and not args.keep:
-            _drop_database(server_url, args.database)
+            drop_database(server_url, args.database)
         elif created:
             print(f"kept database {args.database}")
 

@@ -58,7 +58,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from scratch_db import create_database, drop_database, with_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_S = 2.0
@@ -84,11 +86,6 @@ class Run:
     done_saving: threading.Event = field(default_factory=threading.Event)
 
 
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
 def _check_environment() -> tuple[str, str]:
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
@@ -103,34 +100,6 @@ def _check_environment() -> tuple[str, str]:
     if problems:
         raise SystemExit("pipeline_latency: " + "; ".join(problems) + ".")
     return database_url, redis_url
-
-
-def _create_database(server_url: str, name: str) -> None:
-    """Create the scratch database; refuse if it exists: another run may be using it (its
-    name doubles as a lock), or a run with --keep left it. CREATE/DROP DATABASE cannot run
-    inside a transaction, hence autocommit on the server's `postgres` database."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            raise SystemExit(
-                f"Database {name} exists: another run is using it, or --keep left it. "
-                f"Wait, drop it (dropdb {name}), or pass --database."
-            ) from None
-
-
-def _drop_database(server_url: str, name: str) -> None:
-    """Drop the scratch database, closing what is still connected to it (the worker's)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_with_path(server_url, "/postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def _demo_texts(count: int, seed: int) -> list[tuple[int, str, str]]:
@@ -318,8 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server_url, redis_url = _check_environment()
     # A stopped benchmark (Ctrl-C, kill) still stops its worker and drops its database.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    scratch_url = _with_path(server_url, f"/{args.database}")
-    bench_redis = _with_path(redis_url, f"/{args.redis_db}")
+    scratch_url = with_path(server_url, f"/{args.database}")
+    bench_redis = with_path(redis_url, f"/{args.redis_db}")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.local"),
@@ -331,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
 
-    _create_database(server_url, args.database)
+    create_database(server_url, args.database)
     try:
         import django
 
@@ -348,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep:
             print(f"kept database {args.database}")
         else:
-            _drop_database(server_url, args.database)
+            drop_database(server_url, args.database)
 
 
 def _measure(args: argparse.Namespace, env: dict[str, str], settings: Any) -> int:
