@@ -227,3 +227,56 @@ class Rule(models.Model):
                 elif "coupon_code" in used and self.action != Action.COUPON:
                     errors["email_template"] = "{coupon_code} needs a coupon action."
         return errors
+
+
+class Group(models.TextChoices):
+    TREATED = "treated", "Treated"
+    CONTROL = "control", "Control (held out)"
+
+
+class Intervention(models.Model):
+    """One decision of the engine for one customer: treated (the action runs) or held out
+    as control (no action, same bookkeeping), with the risk, reasons and sentiment it saw.
+
+    The contact ledger: at most one open intervention per customer across all rules and
+    channels, enforced by a partial unique constraint, so two workers deciding for the
+    same customer at the same instant create exactly one.
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        HELD_OUT = "held_out", "Held out (control)"
+        CLOSED = "closed", "Closed"
+
+    customer = models.ForeignKey(
+        "crm.Customer", on_delete=models.CASCADE, related_name="interventions"
+    )
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="interventions")
+    group = models.CharField(max_length=8, choices=Group.choices)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    is_open = models.BooleanField(default=True)
+    decided_at = models.DateTimeField()
+    month = models.CharField(max_length=7, help_text="YYYY-MM of the decision (holdout key).")
+    risk_probability = models.FloatField(null=True, blank=True)
+    risk_band = models.CharField(max_length=8, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    sentiment_30d = models.FloatField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_open=True),
+                name="one_open_intervention_per_customer",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "rule", "-decided_at"], name="intervention_cooldown"),
+            models.Index(fields=["rule", "group", "decided_at"], name="intervention_rule_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} for {self.customer_id} ({self.group})"

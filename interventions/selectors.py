@@ -119,6 +119,19 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
     return customers
 
 
+def sentiment_30d(customer_id: int, at: datetime) -> float | None:
+    """Mean score of what the customer wrote in the 30 days up to `at` (primary analyzer,
+    current content), None if nothing was scored: recorded on every decision."""
+    return SentimentScore.objects.filter(
+        text__customer_id=customer_id,
+        text__written_at__gt=at - timedelta(days=30),
+        text__written_at__lte=at,
+        analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+        content_hash=F("text__content_hash"),
+        label__in=("negative", "neutral", "positive"),
+    ).aggregate(mean=Avg("score"))["mean"]
+
+
 @dataclass
 class DryRun:
     matching: int

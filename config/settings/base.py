@@ -203,6 +203,10 @@ CHURN_SEGMENTS = env_int("CHURN_SEGMENTS", 5)
 CHURN_DRIFT_THRESHOLD = env_float("CHURN_DRIFT_THRESHOLD", 0.2)
 CHURN_NIGHTLY_HOUR = env_int("CHURN_NIGHTLY_HOUR", 2)
 
+# --- Interventions ---------------------------------------------------------------------------
+# The contact ledger's minimum gap between two interventions for one customer, any rule.
+INTERVENTIONS_CONTACT_GAP_DAYS = env_int("INTERVENTIONS_CONTACT_GAP_DAYS", 14)
+
 # --- Celery --------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
