@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from churnmodel.features import ANALYZERS, EVENT_KINDS
+from churnmodel.features import EVENT_KINDS, is_text_feature
 
 TOP_UP = 3
 TOP_DOWN = 2
@@ -40,12 +40,7 @@ def group_of(column: str) -> str:
         return "tickets"
     if name in ("reviews_total", "rating_avg", "low_ratings"):
         return "reviews"
-    if name.startswith(tuple(f"{a}_" for a in ANALYZERS)) or name in (
-        "texts_scored",
-        "share_negative",
-    ):
-        return "sentiment"
-    if name.startswith("sentiment_"):
+    if is_text_feature(name):  # what customers wrote (aspects were taken above)
         return "sentiment"
     if name == "late_deliveries":
         return "deliveries"

@@ -9,7 +9,6 @@ those is refused with a clear error, and the previously active version keeps ser
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from churnmodel.models import ModelVersion
 from churnmodel.training import ChurnPredictor, TrainingResult, build_dataset, evaluate
+from sentiment.analyzers.transformer import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ def library_versions() -> dict[str, str]:
     return {name: importlib.import_module(name).__version__ for name in LIBRARIES}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_artifact(predictor: ChurnPredictor) -> tuple[Path, str]:
     """Dump to a temporary file in the target folder, then rename: a crash never leaves a
     half-written artifact under a version's name."""
@@ -61,7 +53,7 @@ def _write_artifact(predictor: ChurnPredictor) -> tuple[Path, str]:
     os.close(handle)
     try:
         joblib.dump(predictor, temporary, compress=3)
-        checksum = _sha256(Path(temporary))
+        checksum = sha256_file(Path(temporary))
         # One file per version, even for identical models: a version's file is its own.
         final = folder / f"churn-{timezone.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8]}.joblib"
         os.replace(temporary, final)
@@ -129,7 +121,7 @@ def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPr
     path = Path(version.artifact_path)
     if not path.is_file():
         raise ModelRefused(f"Model {version}: artifact {path} is missing.")
-    if _sha256(path) != version.artifact_sha256:
+    if sha256_file(path) != version.artifact_sha256:
         raise ModelRefused(f"Model {version}: artifact {path} does not match its checksum.")
     try:
         predictor = joblib.load(path)
