@@ -31,12 +31,25 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from churnmodel.features import ANALYZED_LABELS
 from churnmodel.models import Band, ChurnScore
 from crm.models import Customer, Order, Ticket
 from interventions.models import Rule, TicketCondition
 from sentiment.models import AspectMention, SentimentScore
 
 BAND_ORDER = {Band.LOW: 0, Band.MEDIUM: 1, Band.HIGH: 2}
+
+
+def _recent_scores(since: datetime, **text: Any) -> QuerySet[SentimentScore]:
+    """Scores the primary analyzer gave to the current content of texts written after
+    `since` (narrowed by `text`), unsupported or empty texts left out."""
+    return SentimentScore.objects.filter(
+        text__written_at__gt=since,
+        analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+        content_hash=F("text__content_hash"),
+        label__in=ANALYZED_LABELS,
+        **text,
+    )
 
 
 def _latest(field_name: str) -> Subquery:
@@ -95,13 +108,7 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
         )
     month = at - timedelta(days=30)
     if rule.max_sentiment_30d is not None:
-        recent = SentimentScore.objects.filter(
-            text__customer=OuterRef("pk"),
-            text__written_at__gt=month,
-            analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
-            content_hash=F("text__content_hash"),
-            label__in=("negative", "neutral", "positive"),
-        )
+        recent = _recent_scores(month, text__customer=OuterRef("pk"))
         mean = recent.values("text__customer").annotate(mean=Avg("score")).values("mean")[:1]
         customers = customers.annotate(sentiment_30d=Subquery(mean)).filter(
             sentiment_30d__lt=rule.max_sentiment_30d
@@ -122,14 +129,8 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
 def sentiment_30d(customer_id: int, at: datetime) -> float | None:
     """Mean score of what the customer wrote in the 30 days up to `at` (primary analyzer,
     current content), None if nothing was scored: recorded on every decision."""
-    return SentimentScore.objects.filter(
-        text__customer_id=customer_id,
-        text__written_at__gt=at - timedelta(days=30),
-        text__written_at__lte=at,
-        analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
-        content_hash=F("text__content_hash"),
-        label__in=("negative", "neutral", "positive"),
-    ).aggregate(mean=Avg("score"))["mean"]
+    recent = _recent_scores(at - timedelta(days=30), text__customer_id=customer_id)
+    return recent.filter(text__written_at__lte=at).aggregate(mean=Avg("score"))["mean"]
 
 
 @dataclass
