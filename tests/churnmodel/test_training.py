@@ -170,3 +170,8 @@ def test_customers_without_orders_are_not_in_the_labelled_population(shop) -> No
     )
     labels = churn_labels(timezone.now() - timedelta(days=61))
     assert never.pk not in labels.index and len(labels) > 100
+
+
+def test_a_malformed_validation_cutoff_is_named_in_the_error(db) -> None:
+    with pytest.raises(CommandError, match="'1997-13-01' is not a date"):
+        train("--validation-cutoff", "1997-13-01")
