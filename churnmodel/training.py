@@ -22,7 +22,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from churnmodel.features import feature_frame, is_text_feature
-from churnmodel.labels import IncompleteWindowError, churn_labels, latest_cutoff
+from churnmodel.labels import churn_labels, latest_cutoff
 
 ALGORITHMS = ("logistic_regression", "lightgbm")
 CALIBRATION_BINS = 10
@@ -38,9 +38,9 @@ def day_end(day: Any) -> datetime:
     return datetime.combine(day, time.max, tzinfo=UTC)
 
 
-def default_validation_cutoff(horizon_days: int, target: str = "purchase") -> datetime:
-    """The latest whole day whose label window the data covers."""
-    latest = latest_cutoff(horizon_days, target)
+def default_validation_cutoff(latest: datetime | None) -> datetime:
+    """The latest whole day whose label window the data covers, given the latest cutoff
+    (labels.latest_cutoff)."""
     if latest is None:
         raise TrainingError("No orders yet: there is nothing to learn churn from.")
     cutoff = day_end(latest.date())
@@ -331,14 +331,17 @@ def train(
     active_days: int | None = None,
     algorithms: tuple[str, ...] = ALGORITHMS,
 ) -> TrainingResult:
-    """Fit, choose, calibrate and measure; raises TrainingError or IncompleteWindowError
-    (with the latest valid cutoff) when the data cannot give an honest model."""
+    """Fit, choose, calibrate and measure; raises TrainingError or
+    labels.IncompleteWindowError (with the latest valid cutoff) when the data cannot give
+    an honest model."""
     import numpy as np
 
     latest = latest_cutoff(horizon_days, target)
-    validation_cutoff = validation_cutoff or default_validation_cutoff(horizon_days, target)
-    if latest is None or validation_cutoff > latest:
-        churn_labels(validation_cutoff, horizon_days, target)  # raises with the latest date
+    if validation_cutoff is None:
+        validation_cutoff = default_validation_cutoff(latest)
+    elif latest is None or validation_cutoff > latest:
+        # Refused before any feature is computed, with the latest valid date.
+        churn_labels(validation_cutoff, horizon_days, target)
     cutoffs = training_cutoffs(validation_cutoff, horizon_days, cutoff_count, step_days)
     data = build_dataset(cutoffs, horizon_days, target, active_days)
     validation = build_dataset([validation_cutoff], horizon_days, target, active_days)
@@ -408,6 +411,3 @@ def train(
         "text_features": len(features) - len(text_free),
     }
     return TrainingResult(predictor, report, data_hash(data), _distributions(data.X))
-
-
-__all__ = ["IncompleteWindowError", "TrainingError", "train"]
