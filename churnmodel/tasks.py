@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
 
 from churnmodel import scoring
 from churnmodel.registry import ModelRefused, training_run
@@ -20,6 +22,20 @@ from churnmodel.registry import ModelRefused, training_run
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def hand_over(task_name: str | None, *args: Any) -> bool:
+    """Pass freshly scored customers to the next stage by task name (the interventions'
+    decision engine; empty: nobody): churnmodel never imports the app above it. A broker
+    error is logged, not raised: the nightly batch decides for everyone anyway."""
+    if not task_name:
+        return False
+    try:
+        current_app.send_task(task_name, args=args)
+    except BrokerError as exc:
+        logger.warning("Broker unreachable (%s); %s not sent.", exc, task_name)
+        return False
+    return True
 
 
 @shared_task(
@@ -35,10 +51,13 @@ def score_customers(customer_ids: list[int]) -> int:
     """Re-score these customers with the serving model now; 0 when no model is active yet
     (nothing to do until `churn_train` has run, not an error to retry)."""
     try:
-        return scoring.score_customers(customer_ids)
+        written = scoring.score_customers(customer_ids)
     except (scoring.NoModel, ModelRefused) as exc:
         logger.info("Churn re-score of %d customers skipped: %s", len(customer_ids), exc)
         return 0
+    if written:
+        hand_over(settings.CHURN_SCORED_TASK, sorted(set(customer_ids)))
+    return written
 
 
 @shared_task(
@@ -57,6 +76,7 @@ def score_all() -> int:
     except (scoring.NoModel, ModelRefused) as exc:
         logger.warning("Nightly churn scoring skipped: %s", exc)
         return 0
+    hand_over(settings.CHURN_BATCH_SCORED_TASK)
     return run.customers
 
 
@@ -65,11 +85,12 @@ BOOTSTRAP_MAX_WAITS = 120  # half an hour: then train on what is scored
 
 
 @shared_task(name="churnmodel.bootstrap", bind=True, max_retries=BOOTSTRAP_MAX_WAITS)
-def bootstrap(self: Any) -> str:
+def bootstrap(self: Any, then: str | None = None) -> str:
     """First model of a fresh install (the demo): once the texts have their scores (text
-    features need them), train, promote and score every customer. Does nothing when a
-    model is already active; waits (re-queued, not blocking a worker) while texts are
-    still being scored, and after BOOTSTRAP_MAX_WAITS trains on what is scored."""
+    features need them), train, promote and score every customer, then send `then` (by
+    name; default CHURN_BATCH_SCORED_TASK, the decision batch). Does nothing when a model
+    is already active; waits (re-queued, not blocking a worker) while texts are still
+    being scored, and after BOOTSTRAP_MAX_WAITS trains on what is scored."""
     from churnmodel.models import ModelVersion
     from churnmodel.training import TrainingError
 
@@ -77,11 +98,12 @@ def bootstrap(self: Any) -> str:
         return "a churn model is already active"
     waiting = scoring.texts_waiting_for_scores()
     if waiting and self.request.retries < BOOTSTRAP_MAX_WAITS:
-        raise self.retry(countdown=BOOTSTRAP_WAIT_SECONDS)
+        raise self.retry(countdown=BOOTSTRAP_WAIT_SECONDS, kwargs={"then": then})
     try:
         version, decision = training_run()
     except TrainingError as exc:
         logger.warning("Churn bootstrap: %s", exc)
         return str(exc)
     run = scoring.score_all()
+    hand_over(then or settings.CHURN_BATCH_SCORED_TASK)
     return f"{version}: {decision.reason} Scored {run.customers} customers."

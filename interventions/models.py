@@ -8,9 +8,12 @@ out as a control group, so its uplift can be measured. Rules keep a full change 
 
 from __future__ import annotations
 
+import secrets
 import string
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -160,6 +163,19 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def needs_consent(self) -> bool:
+        """Coupons and emails need marketing consent, and so does anything the rule says."""
+        return self.requires_consent or self.action in (Action.COUPON, Action.EMAIL)
+
+    @property
+    def sends_email(self) -> bool:
+        """Coupons go out by email (a default text when the rule has none); emails are
+        emails; a gift sends one when its rule has a template."""
+        return self.action in (Action.COUPON, Action.EMAIL) or (
+            self.action == Action.GIFT and bool(self.email_template.strip())
+        )
+
     def clean(self) -> None:
         """Refuse configurations that cannot work, naming the field."""
         errors: dict[str, str] = {}
@@ -240,13 +256,22 @@ class Intervention(models.Model):
 
     The contact ledger: at most one open intervention per customer across all rules and
     channels, enforced by a partial unique constraint, so two workers deciding for the
-    same customer at the same instant create exactly one.
+    same customer at the same instant create exactly one. An intervention stays open until
+    its outcome window (the churn horizon) has passed; a failed or rejected one closes at
+    once and does not count towards cooldowns, gaps or budgets.
     """
 
     class Status(models.TextChoices):
         PLANNED = "planned", "Planned"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        DONE = "done", "Carried out"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
         HELD_OUT = "held_out", "Held out (control)"
         CLOSED = "closed", "Closed"
+
+    # Statuses that were never carried out and do not count as a contact.
+    NOT_CONTACTED = (Status.FAILED, Status.REJECTED)
 
     customer = models.ForeignKey(
         "crm.Customer", on_delete=models.CASCADE, related_name="interventions"
@@ -254,7 +279,7 @@ class Intervention(models.Model):
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="interventions")
     group = models.CharField(max_length=8, choices=Group.choices)
     action = models.CharField(max_length=8, choices=Action.choices)
-    status = models.CharField(max_length=10, choices=Status.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
     is_open = models.BooleanField(default=True)
     decided_at = models.DateTimeField()
     month = models.CharField(max_length=7, help_text="YYYY-MM of the decision (holdout key).")
@@ -262,7 +287,30 @@ class Intervention(models.Model):
     risk_band = models.CharField(max_length=8, blank=True)
     reasons = models.JSONField(default=list, blank=True)
     sentiment_30d = models.FloatField(null=True, blank=True)
+    cost = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal(0),
+        help_text="Reserved at the decision (a coupon at its estimated discount); at the "
+        "outcome, what it really cost (a coupon's discount only if redeemed).",
+    )
+    error = models.TextField(blank=True, help_text="Why it failed.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved or rejected it.",
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The outcome, measured once the window (decided_at + horizon) has passed.
+    window_days = models.PositiveIntegerField(default=60)
+    ordered_again = models.BooleanField(null=True, blank=True)
+    revenue = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    coupon_redeemed = models.BooleanField(null=True, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["reasons"])
 
     class Meta:
         ordering = ["-decided_at", "-pk"]
@@ -280,3 +328,153 @@ class Intervention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} for {self.customer_id} ({self.group})"
+
+    @property
+    def window_ends_at(self) -> datetime:
+        return self.decided_at + timedelta(days=self.window_days)
+
+
+def new_coupon_code() -> str:
+    """12 characters from an alphabet without look-alikes (no 0/O, 1/I/L): 31^12, about
+    2^59 codes, drawn with `secrets`, so a code cannot be guessed from another."""
+    return "".join(secrets.choice(COUPON_ALPHABET) for _ in range(12))
+
+
+COUPON_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+class Coupon(models.Model):
+    """The coupon of a coupon intervention: one per intervention (a retried task finds it
+    and never issues a second)."""
+
+    intervention = models.OneToOneField(Intervention, on_delete=models.CASCADE)
+    code = models.CharField(max_length=40, unique=True, default=new_coupon_code)
+    kind = models.CharField(max_length=8, choices=CouponKind.choices)
+    value = models.DecimalField(max_digits=10, decimal_places=2)
+    min_order = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    issued_at = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    redeemed_order = models.ForeignKey(
+        "crm.Order", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    discount = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="When redeemed."
+    )
+
+    def __str__(self) -> str:
+        return self.code
+
+    def label(self) -> str:
+        """ "10% off" or "EUR 5.00 off"."""
+        if self.kind == CouponKind.PERCENT:
+            return f"{self.value.normalize():f}% off"
+        return f"EUR {self.value} off"
+
+    def discount_on(self, total: Decimal) -> Decimal:
+        """What this coupon takes off an order of `total`."""
+        if self.kind == CouponKind.PERCENT:
+            return (total * self.value / 100).quantize(Decimal("0.01"))
+        return min(self.value, total)
+
+
+class Email(models.Model):
+    """An email an intervention sent (or tried to): what, to whom, when."""
+
+    intervention = models.OneToOneField(Intervention, on_delete=models.CASCADE)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to}"
+
+
+class GiftFulfilment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
+    intervention = models.OneToOneField(Intervention, on_delete=models.CASCADE, related_name="gift")
+    description = models.CharField(max_length=200)
+    unit_cost = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.description} ({self.get_status_display()})"
+
+
+class CallTask(models.Model):
+    """An agent call in the agents' queue: most value at risk first, claimed by one agent,
+    its outcome logged."""
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", "Reached"
+        NO_ANSWER = "no_answer", "No answer"
+        DECLINED = "declined", "Declined"
+        RESOLVED = "resolved", "Resolved"
+        FOLLOW_UP = "follow_up", "Follow-up needed"
+
+    intervention = models.OneToOneField(Intervention, on_delete=models.CASCADE, related_name="call")
+    instructions = models.TextField()
+    priority = models.FloatField(
+        help_text="Value at risk: churn probability times spend over the last 365 days (at "
+        "least EUR 1), so a likely loss of a big customer comes first."
+    )
+    due_at = models.DateTimeField()
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="claimed_calls",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    follow_up_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["completed_at", "-priority", "due_at"]
+        indexes = [models.Index(fields=["completed_at", "-priority"], name="call_queue")]
+
+    def __str__(self) -> str:
+        return f"Call {self.intervention.customer_id} (due {self.due_at:%Y-%m-%d %H:%M})"
+
+    def clean(self) -> None:
+        if self.outcome == self.Outcome.FOLLOW_UP and not self.follow_up_on:
+            raise ValidationError({"follow_up_on": "A follow-up needs its date."})
+
+
+class Skip(models.Model):
+    """A customer a rule matched but the engine did not act on, and why (no consent,
+    erased, budget or daily cap reached): one row per customer, rule, reason and day."""
+
+    class Reason(models.TextChoices):
+        NO_CONSENT = "no_consent", "No marketing consent"
+        NO_EMAIL = "no_email", "No email address"
+        ERASED = "erased", "Customer erased"
+        BUDGET = "budget", "Monthly budget reached"
+        DAILY_CAP = "daily_cap", "Daily count cap reached"
+
+    customer = models.ForeignKey("crm.Customer", on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="skips", null=True)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    on = models.DateField()
+    times = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "rule", "reason", "on"], name="one_skip_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.get_reason_display()}"

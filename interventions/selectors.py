@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -34,9 +35,10 @@ from django.utils import timezone
 from churnmodel.features import ANALYZED_LABELS
 from churnmodel.models import Band, ChurnScore
 from crm.models import Customer, Order, Ticket
-from interventions.models import Rule, TicketCondition
+from interventions.models import Action, CouponKind, Group, Intervention, Rule, TicketCondition
 from sentiment.models import AspectMention, SentimentScore
 
+CENT = Decimal("0.01")
 BAND_ORDER = {Band.LOW: 0, Band.MEDIUM: 1, Band.HIGH: 2}
 
 
@@ -52,20 +54,36 @@ def _recent_scores(since: datetime, **text: Any) -> QuerySet[SentimentScore]:
     )
 
 
-def _latest(field_name: str) -> Subquery:
-    newest = ChurnScore.objects.filter(customer=OuterRef("pk")).order_by("-scored_at", "-pk")
-    return Subquery(newest.values(field_name)[:1])
+def _latest(field_name: str, at: datetime) -> Subquery:
+    newest = ChurnScore.objects.filter(customer=OuterRef("pk"), scored_at__lte=at)
+    return Subquery(newest.order_by("-scored_at", "-pk").values(field_name)[:1])
 
 
-def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer]:
-    """The customers every set condition of `rule` holds for, at `at` (default now)."""
+def _spend_orders(at: datetime) -> QuerySet[Order]:
+    return Order.objects.filter(placed_at__gt=at - timedelta(days=365), placed_at__lte=at).exclude(
+        status=Order.Status.CANCELLED
+    )
+
+
+def spend_365d(customer_id: int, at: datetime) -> Decimal:
+    """What the customer spent in the 365 days up to `at` (cancelled orders left out)."""
+    total = _spend_orders(at).filter(customer_id=customer_id).aggregate(s=Sum("total"))["s"]
+    return total or Decimal(0)
+
+
+def rule_matches(
+    rule: Rule, *, at: datetime | None = None, consent: bool = True
+) -> QuerySet[Customer]:
+    """The customers every set condition of `rule` holds for, as the facts stood at `at`
+    (default now). With consent=False, the consent condition is left to the caller (the
+    engine records who was skipped for want of it)."""
     at = at or timezone.now()
     customers: Any = Customer.objects.filter(is_erased=False).annotate(
-        risk_probability=_latest("probability"),
-        risk_band=_latest("band"),
-        risk_segment=_latest("segment"),
+        risk_probability=_latest("probability", at),
+        risk_band=_latest("band", at),
+        risk_segment=_latest("segment", at),
     )
-    if rule.requires_consent or rule.action in ("coupon", "email"):
+    if consent and rule.needs_consent:
         customers = customers.filter(marketing_consent=True)
     if rule.min_band:
         allowed = [b for b, rank in BAND_ORDER.items() if rank >= BAND_ORDER[Band(rule.min_band)]]
@@ -75,9 +93,7 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
     if rule.segments:
         customers = customers.filter(risk_segment__in=rule.segments)
     if rule.min_spend_365d is not None or rule.max_spend_365d is not None:
-        year = Order.objects.filter(
-            customer=OuterRef("pk"), placed_at__gt=at - timedelta(days=365), placed_at__lte=at
-        ).exclude(status=Order.Status.CANCELLED)
+        year = _spend_orders(at).filter(customer=OuterRef("pk"))
         spend = year.values("customer").annotate(total=Sum("total")).values("total")[:1]
         money = DecimalField(max_digits=14, decimal_places=2)
         customers = customers.annotate(
@@ -88,7 +104,9 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
         if rule.max_spend_365d is not None:
             customers = customers.filter(spend_365d__lte=rule.max_spend_365d)
     if rule.min_days_since_order is not None or rule.max_days_since_order is not None:
-        customers = customers.annotate(last_order_at=Max("orders__placed_at"))
+        customers = customers.annotate(
+            last_order_at=Max("orders__placed_at", filter=Q(orders__placed_at__lte=at))
+        )
         if rule.min_days_since_order is not None:
             since = at - timedelta(days=rule.min_days_since_order)
             # Never ordered counts as "long ago".
@@ -100,15 +118,17 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
                 last_order_at__gte=at - timedelta(days=rule.max_days_since_order)
             )
     if rule.open_ticket != TicketCondition.ANY:
+        # Open at `at`: opened by then, and not solved by then (or still unsolved now).
+        unsolved = Q(solved_at__gt=at) | Q(solved_at__isnull=True, status__in=("open", "pending"))
         is_open = Exists(
-            Ticket.objects.filter(customer=OuterRef("pk"), status__in=("open", "pending"))
+            Ticket.objects.filter(unsolved, customer=OuterRef("pk"), opened_at__lte=at)
         )
         customers = customers.filter(
             is_open if rule.open_ticket == TicketCondition.OPEN else ~is_open
         )
     month = at - timedelta(days=30)
     if rule.max_sentiment_30d is not None:
-        recent = _recent_scores(month, text__customer=OuterRef("pk"))
+        recent = _recent_scores(month, text__customer=OuterRef("pk"), text__written_at__lte=at)
         mean = recent.values("text__customer").annotate(mean=Avg("score")).values("mean")[:1]
         customers = customers.annotate(sentiment_30d=Subquery(mean)).filter(
             sentiment_30d__lt=rule.max_sentiment_30d
@@ -117,6 +137,7 @@ def rule_matches(rule: Rule, *, at: datetime | None = None) -> QuerySet[Customer
         mentioned = AspectMention.objects.filter(
             score__text__customer=OuterRef("pk"),
             score__text__written_at__gt=month,
+            score__text__written_at__lte=at,
             score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
             score__content_hash=F("score__text__content_hash"),
             label="negative",
@@ -133,11 +154,118 @@ def sentiment_30d(customer_id: int, at: datetime) -> float | None:
     return recent.filter(text__written_at__lte=at).aggregate(mean=Avg("score"))["mean"]
 
 
+def contacts(**filters: Any) -> QuerySet[Intervention]:
+    """Interventions that count as a contact (failed or rejected ones do not)."""
+    return Intervention.objects.filter(**filters).exclude(status__in=Intervention.NOT_CONTACTED)
+
+
+def month_bounds(at: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (in the shop's time zone) that `at` falls in: [start, end)."""
+    local = timezone.localtime(at)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (start + timedelta(days=32)).replace(day=1)
+    return start, following
+
+
+def day_bounds(at: datetime) -> tuple[datetime, datetime]:
+    local = timezone.localtime(at)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def month_spend(rule: Rule, at: datetime) -> Decimal:
+    """What the rule's treated interventions of `at`'s month cost or have reserved."""
+    start, end = month_bounds(at)
+    spent = contacts(rule=rule, group=Group.TREATED, decided_at__gte=start, decided_at__lt=end)
+    return spent.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+def day_count(rule: Rule, at: datetime) -> int:
+    """How many customers the rule treated on `at`'s day."""
+    start, end = day_bounds(at)
+    return contacts(
+        rule=rule, group=Group.TREATED, decided_at__gte=start, decided_at__lt=end
+    ).count()
+
+
+def typical_order(customer_id: int | None, at: datetime) -> Decimal:
+    """The customer's mean order over the last 365 days (the shop's when they have none):
+    what a percent coupon is expected to be redeemed on."""
+    orders = _spend_orders(at)
+    mean = None
+    if customer_id is not None:
+        mean = orders.filter(customer_id=customer_id).aggregate(m=Avg("total"))["m"]
+    if mean is None:
+        mean = orders.aggregate(m=Avg("total"))["m"]
+    return Decimal(mean or settings.INTERVENTIONS_DEFAULT_ORDER_VALUE).quantize(CENT)
+
+
+def expected_cost(rule: Rule, customer_id: int | None, at: datetime) -> Decimal:
+    """What treating this customer will cost at most, as reserved against the budget: the
+    gift's unit cost, the cost of an agent call or an email, and for a coupon its discount
+    (a percent coupon's on the customer's typical order, at least its minimum order)."""
+    if rule.action == Action.GIFT:
+        return rule.gift_unit_cost or Decimal(0)
+    if rule.action == Action.CALL:
+        return Decimal(str(settings.INTERVENTIONS_CALL_COST))
+    if rule.action == Action.EMAIL:
+        return Decimal(str(settings.INTERVENTIONS_EMAIL_COST))
+    value = rule.coupon_value or Decimal(0)
+    if rule.coupon_kind == CouponKind.AMOUNT:
+        return value
+    basket = max(typical_order(customer_id, at), rule.coupon_min_order or Decimal(0))
+    return (basket * value / 100).quantize(CENT)
+
+
 @dataclass
 class DryRun:
     matching: int
     sample: list[Customer]
     warnings: list[str] = field(default_factory=list)
+    # Of those, how many the engine could act on today: not in an open intervention, the
+    # contact gap or this rule's cooldown, and within what is left of its caps.
+    after_limits: int = 0
+    limits: list[str] = field(default_factory=list)
+
+
+def after_limits(rule: Rule, matches: QuerySet[Customer], at: datetime) -> tuple[int, list[str]]:
+    """How many of `matches` the rule could act on at `at`, and which limits bind."""
+    gap_days = settings.INTERVENTIONS_CONTACT_GAP_DAYS
+    gap = at - timedelta(days=gap_days)
+    free = matches.exclude(
+        Exists(Intervention.objects.filter(customer=OuterRef("pk"), is_open=True))
+    ).exclude(
+        Exists(contacts(customer=OuterRef("pk"), decided_at__gt=gap))
+    ).exclude(
+        Exists(contacts(customer=OuterRef("pk"), rule=rule,
+                        decided_at__gt=at - timedelta(days=rule.cooldown_days)))
+    )  # fmt: skip
+    count = free.count()
+    limits = []
+    if count < matches.count():
+        limits.append(
+            f"{matches.count() - count:,} in an open intervention, the {gap_days}-day contact "
+            f"gap or this rule's {rule.cooldown_days}-day cooldown"
+        )
+    stretch = 1 / (1 - float(rule.holdout_share))
+    if rule.daily_count_cap is not None:
+        # Held-out customers count against no cap: the caps stretch over the treated share.
+        left_today = int(max(rule.daily_count_cap - day_count(rule, at), 0) * stretch)
+        if left_today < count:
+            limits.append(f"daily cap: {left_today} more today")
+            count = left_today
+    if rule.monthly_budget is not None:
+        left = rule.monthly_budget - month_spend(rule, at)
+        unit = expected_cost(rule, None, at)
+        treated = int(max(left, Decimal(0)) // unit) if unit > 0 else count
+        affordable = int(treated * stretch) if unit > 0 else count
+        if affordable < count:
+            limits.append(
+                f"monthly budget: EUR {max(left, Decimal(0)):,.2f} left, about EUR {unit:,.2f} "
+                f"per customer"
+            )
+            count = affordable
+    return count, limits
 
 
 def rule_dry_run(rule: Rule, *, sample_size: int = 10) -> DryRun:
@@ -161,4 +289,11 @@ def rule_dry_run(rule: Rule, *, sample_size: int = 10) -> DryRun:
     if not rule.enabled:
         warnings.append("The rule is disabled: it will not act.")
     sample = list(matches.order_by(F("risk_probability").desc(nulls_last=True), "pk")[:sample_size])
-    return DryRun(matching=matches.count(), sample=sample, warnings=warnings)
+    count, limits = after_limits(rule, matches, timezone.now())
+    now = timezone.now()
+    if rule.monthly_budget is not None and month_spend(rule, now) >= rule.monthly_budget:
+        warnings.append("The monthly budget is spent: the rule stops issuing until next month.")
+    if rule.daily_count_cap is not None and day_count(rule, now) >= rule.daily_count_cap:
+        warnings.append("The daily count cap is reached: the rule stops issuing until tomorrow.")
+    return DryRun(matching=matches.count(), sample=sample, warnings=warnings,
+                  after_limits=count, limits=limits)  # fmt: skip

@@ -206,6 +206,27 @@ CHURN_NIGHTLY_HOUR = env_int("CHURN_NIGHTLY_HOUR", 2)
 # --- Interventions ---------------------------------------------------------------------------
 # The contact ledger's minimum gap between two interventions for one customer, any rule.
 INTERVENTIONS_CONTACT_GAP_DAYS = env_int("INTERVENTIONS_CONTACT_GAP_DAYS", 14)
+# What an agent call and an email cost a rule's budget (EUR); a gift costs its unit cost,
+# a coupon its discount when redeemed.
+INTERVENTIONS_CALL_COST = env_float("INTERVENTIONS_CALL_COST", 6.0)
+INTERVENTIONS_EMAIL_COST = env_float("INTERVENTIONS_EMAIL_COST", 0.0)
+# The order value a percent coupon's cost is estimated on when the shop has no orders.
+INTERVENTIONS_DEFAULT_ORDER_VALUE = env_float("INTERVENTIONS_DEFAULT_ORDER_VALUE", 50.0)
+# The nightly outcome measurement and decision batch, after the churn batch.
+INTERVENTIONS_NIGHTLY_HOUR = env_int("INTERVENTIONS_NIGHTLY_HOUR", 4)
+# Who gets the customers whose risk was just updated, by task name (empty: nobody).
+CHURN_SCORED_TASK = env_str("CHURN_SCORED_TASK", "interventions.decide_customers")
+CHURN_BATCH_SCORED_TASK = env_str("CHURN_BATCH_SCORED_TASK", "interventions.decide_all")
+
+# --- Email (interventions send coupons and emails through Django's backend) ----------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@example.com")
 
 # --- Celery --------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
@@ -261,6 +282,10 @@ CELERY_BEAT_SCHEDULE = {
     "churn-score-nightly": {
         "task": "churnmodel.score_all",
         "schedule": crontab(hour=CHURN_NIGHTLY_HOUR, minute=30),
+    },
+    "interventions-outcomes-nightly": {
+        "task": "interventions.measure_outcomes",
+        "schedule": crontab(hour=INTERVENTIONS_NIGHTLY_HOUR, minute=0),
     },
 }
 

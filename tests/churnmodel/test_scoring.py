@@ -189,20 +189,24 @@ def test_a_freshly_scored_text_hands_its_customer_to_the_churn_rescore_by_name()
 
 
 def test_a_fresh_install_trains_and_scores_once_its_texts_are_scored(shop) -> None:
-    """The demo's bootstrap: it waits (re-queued) while texts still lack scores, then
-    trains, activates and scores every customer; later runs leave the model alone."""
+    """The demo's bootstrap: it waits (re-queued, keeping what comes next) while texts
+    still lack scores, then trains, activates and scores every customer and hands over to
+    the next task; later runs leave the model alone."""
     from celery.exceptions import Retry
 
+    from churnmodel import tasks
     from churnmodel.tasks import bootstrap
 
     review = ReviewFactory(customer=shop[0], body="Late again. Never buying here.", rating=1)
     with mock.patch.object(bootstrap, "retry", side_effect=Retry) as retry, pytest.raises(Retry):
-        bootstrap()
-    retry.assert_called_once_with(countdown=15)
+        bootstrap(then="interventions.demo_season")
+    retry.assert_called_once_with(countdown=15, kwargs={"then": "interventions.demo_season"})
     assert not ModelVersion.objects.exists()
 
     texts_score(text_ids=[review.customer_text.pk])
-    assert "Scored" in bootstrap()
+    with mock.patch.object(tasks.current_app, "send_task") as send:
+        assert "Scored" in bootstrap(then="interventions.demo_season")
+    send.assert_called_once_with("interventions.demo_season", args=())
     active = ModelVersion.objects.get(is_active=True)
     assert ChurnScore.objects.filter(model_version=active).count() == Customer.objects.count()
     assert bootstrap() == "a churn model is already active"

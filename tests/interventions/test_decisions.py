@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from interventions.models import Action, CouponKind, Group, Intervention, Rule
+from interventions.models import Action, CouponKind, Group, Intervention, Rule, Skip
 from interventions.services import decide_for, holdout_draw
 from tests.factories import CustomerFactory, ReviewFactory
 from tests.interventions.test_matching import score
@@ -65,17 +65,23 @@ def test_one_open_intervention_and_a_gap_between_contacts(risky, settings) -> No
         "contacted in the last 14 days"
     )
     # Past the gap but inside the rule's own cooldown: no rule left to act.
-    assert decide_for(risky.pk, at=NOW + timedelta(days=20)).reason == "no rule matches"
+    assert (
+        decide_for(risky.pk, at=NOW + timedelta(days=20)).reason == "coupon: in its 30-day cooldown"
+    )
     assert Intervention.objects.filter(rule=rule).count() == 1
 
 
 def test_erased_and_unconsenting_customers_are_skipped_with_a_reason(db) -> None:
-    coupon_rule()
+    rule = coupon_rule()
     erased = CustomerFactory(is_erased=True)
     silent = CustomerFactory(marketing_consent=False)
     score(silent, 0.8, "high", "")
-    assert decide_for(erased.pk).reason == "customer unknown or erased"
-    assert decide_for(silent.pk).reason == "no rule matches"  # coupons need consent
+    assert decide_for(erased.pk).reason == "customer erased"
+    assert decide_for(silent.pk).reason == "coupon: no marketing consent"  # coupons need it
+    decide_for(silent.pk)
+    skips = {(s.customer_id, s.rule_id, s.reason, s.times) for s in Skip.objects.all()}
+    assert skips == {(erased.pk, None, "erased", 1), (silent.pk, rule.pk, "no_consent", 2)}
+    assert not Intervention.objects.exists()
 
 
 def test_the_control_group_is_deterministic_and_near_the_holdout_share() -> None:
