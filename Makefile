@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_CUSTOMERS ?= 2000
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: install demo test lint worker benchmarks churn-benchmarks clean
+.PHONY: install demo test lint worker benchmarks churn-benchmarks uplift-coverage clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ benchmarks: install
 churn-benchmarks: install
 	$(PY) benchmarks/churn_speed.py --customers 100000
 	$(PY) benchmarks/churn_cdnow.py
+
+# How often the uplift report's 95% intervals cover the demo world's true effects.
+uplift-coverage: install
+	$(PY) benchmarks/uplift_coverage.py --seeds 1 2 3 4
 
 clean:
 	rm -rf var staticfiles

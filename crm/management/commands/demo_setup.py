@@ -37,14 +37,18 @@ class Command(BaseCommand):
             self.stdout.write("Demo data already present; keeping it.")
         else:
             call_command("generate_demo", customers=customers, seed=seed, stdout=self.stdout)
-            # The churn model trains once the worker has scored the texts; by task name,
-            # as the CRM does not import the apps above it.
-            current_app.send_task("churnmodel.bootstrap")
+            # The churn model trains once the worker has scored the texts, then the
+            # interventions' demo rules play one past season and decide for today; by task
+            # name, as the CRM does not import the apps above it.
+            current_app.send_task(
+                "churnmodel.bootstrap", kwargs={"then": "interventions.demo_season"}
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo ready. Admin: http://{addr}/admin/  user: {DEMO_USERNAME}  "
                 f"password: {DEMO_PASSWORD}\nAPI docs: http://{addr}/api/docs/\n"
                 "The worker scores the demo's texts in the background, then trains the churn "
-                "model and scores every customer; Ctrl-C stops everything."
+                "model, scores every customer, plays one past season of the demo's "
+                "intervention rules and decides for today; Ctrl-C stops everything."
             )
         )
