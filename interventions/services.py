@@ -91,18 +91,9 @@ def decide_for(
     compute each rule's matches once instead of once per customer."""
     at = at or timezone.now()
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        customer, refusal = _ledger_open(customer_id, at)
         if customer is None:
-            return Decision(None, "customer unknown")
-        if customer.is_erased:
-            _skip(customer, None, Skip.Reason.ERASED, at)
-            return Decision(None, "customer erased")
-        open_one = Intervention.objects.filter(customer=customer, is_open=True).first()
-        if open_one is not None:
-            return Decision(None, f"an intervention is open ({open_one})")
-        gap = timedelta(days=settings.INTERVENTIONS_CONTACT_GAP_DAYS)
-        if contacts(customer=customer, decided_at__gt=at - gap, decided_at__lte=at).exists():
-            return Decision(None, f"contacted in the last {gap.days} days")
+            return Decision(None, refusal)
         skipped: list[str] = []
         for rule in rules_in_force(timezone.localtime(at).date()):
             if matches is not None:
@@ -110,23 +101,58 @@ def decide_for(
                     continue
             elif not rule_matches(rule, at=at, consent=False).filter(pk=customer.pk).exists():
                 continue
-            cooldown = timedelta(days=rule.cooldown_days)
-            if contacts(customer=customer, rule=rule, decided_at__gt=at - cooldown).exists():
-                skipped.append(f"{rule.name}: in its {rule.cooldown_days}-day cooldown")
-                continue
-            if rule.needs_consent and not customer.marketing_consent:
-                _skip(customer, rule, Skip.Reason.NO_CONSENT, at)
-                skipped.append(f"{rule.name}: no marketing consent")
-                continue
-            if rule.sends_email and not customer.email:
-                _skip(customer, rule, Skip.Reason.NO_EMAIL, at)
-                skipped.append(f"{rule.name}: no email address")
-                continue
-            decision = _decide_under_budget(rule, customer, at)
+            decision = _try_rule(rule, customer, at)
             if decision.intervention is not None:
                 return decision
             skipped.append(f"{rule.name}: {decision.reason}")
         return Decision(None, "; ".join(skipped) or "no rule matches")
+
+
+def decide_manually(customer_id: int, rule: Rule, *, at: datetime | None = None) -> Decision:
+    """An agent's choice of a rule's action for a customer, whatever its conditions say;
+    still through the contact ledger, the rule's cooldown, consent, caps and holdout."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        customer, refusal = _ledger_open(customer_id, at)
+        if customer is None:
+            return Decision(None, refusal)
+        decision = _try_rule(rule, customer, at)
+        if decision.intervention is None:
+            return Decision(None, f"{rule.name}: {decision.reason}")
+        return decision
+
+
+def _ledger_open(customer_id: int, at: datetime) -> tuple[Customer | None, str]:
+    """Lock the customer; return them if the ledger lets anyone contact them now, else
+    None and why (erased, an open intervention, the contact gap)."""
+    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    if customer is None:
+        return None, "customer unknown"
+    if customer.is_erased:
+        _skip(customer, None, Skip.Reason.ERASED, at)
+        return None, "customer erased"
+    open_one = Intervention.objects.filter(customer=customer, is_open=True).first()
+    if open_one is not None:
+        return None, f"an intervention is open ({open_one})"
+    gap = timedelta(days=settings.INTERVENTIONS_CONTACT_GAP_DAYS)
+    if contacts(customer=customer, decided_at__gt=at - gap, decided_at__lte=at).exists():
+        return None, f"contacted in the last {gap.days} days"
+    return customer, ""
+
+
+def _try_rule(rule: Rule, customer: Customer, at: datetime) -> Decision:
+    """The rule's own checks for this customer (cooldown, consent, email address, caps),
+    then the decision; inside the caller's transaction and customer lock."""
+    cooldown = timedelta(days=rule.cooldown_days)
+    if contacts(customer=customer, rule=rule, decided_at__gt=at - cooldown).exists():
+        return Decision(None, f"in its {rule.cooldown_days}-day cooldown")
+    if rule.needs_consent and not customer.marketing_consent:
+        _skip(customer, rule, Skip.Reason.NO_CONSENT, at)
+        return Decision(None, "no marketing consent")
+    if rule.sends_email and not customer.email:
+        _skip(customer, rule, Skip.Reason.NO_EMAIL, at)
+        return Decision(None, "no email address")
+    return _decide_under_budget(rule, customer, at)
 
 
 def decide_batch(
@@ -446,9 +472,8 @@ def _measure(ids: list[int], at: datetime) -> int:
                 "intervention_id", "unit_cost"
             )
         )
-        calls = set(
-            CallTask.objects.filter(intervention__in=ids).values_list("intervention_id", flat=True)
-        )
+        made = CallTask.objects.filter(intervention__in=ids).exclude(outcome="")
+        calls = set(made.values_list("intervention_id", flat=True))  # a call costs once made
         sent = set(Email.objects.filter(intervention__in=ids, sent_at__isnull=False)
                    .values_list("intervention_id", flat=True))  # fmt: skip
         for intervention in interventions:
@@ -490,4 +515,9 @@ def _measure(ids: list[int], at: datetime) -> int:
                 intervention.status = Status.CLOSED
             intervention.closed_at = intervention.closed_at or at
             intervention.save()
+        # A call nobody made in the window leaves the queue: it is too late to matter.
+        for call in CallTask.objects.filter(intervention__in=ids, completed_at__isnull=True):
+            call.completed_at = at
+            call.notes = "Not called before the intervention's window closed."
+            call.save(update_fields=["completed_at", "notes"])
     return len(interventions)

@@ -33,6 +33,7 @@ from crm.models import Order, Ticket
 from interventions import services
 from interventions.models import (
     Action,
+    CallTask,
     Coupon,
     CouponKind,
     Group,
@@ -150,6 +151,12 @@ def _respond(
                 (intervention.customer_id, first_order[intervention.customer_id], coupon.code)
             )
     with transaction.atomic():
+        # The simulated agents made every call the next day.
+        CallTask.objects.filter(intervention__in=interventions, completed_at__isnull=True).update(
+            outcome=CallTask.Outcome.REACHED,
+            notes="Simulated season.",
+            completed_at=at + timedelta(days=1),
+        )
         Order.objects.bulk_create(new_orders, batch_size=1000)  # no signals: the past
         for customer_id, placed, code in redeemed:
             Order.objects.filter(customer_id=customer_id, placed_at=placed).update(coupon_code=code)

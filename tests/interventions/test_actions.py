@@ -307,3 +307,17 @@ def test_outcomes_close_the_window_with_orders_revenue_and_redemption() -> None:
     assert Coupon.objects.get(intervention=won).redeemed_order.total == Decimal("80.00")
     assert month_spend(rule, start) == Decimal("8.00")
     assert Order.objects.count() == 3
+
+
+def test_a_call_nobody_made_leaves_the_queue_when_its_window_closes() -> None:
+    (customer,) = at_risk()
+    Rule.objects.create(name="call", action=Action.CALL, call_instructions="Call",
+                        call_due_hours=24, holdout_share=Decimal(0))  # fmt: skip
+    start = NOW - timedelta(days=70)
+    carry_out(decided(customer, at=start).pk, at=start)
+    assert CallTask.objects.filter(completed_at__isnull=True).count() == 1
+    measure_outcomes()
+    call = CallTask.objects.get()
+    assert call.completed_at is not None and not call.outcome
+    assert "window closed" in call.notes
+    assert Intervention.objects.get().cost == Decimal(0)  # a call costs once it is made
