@@ -6,4 +6,6 @@ class ChurnmodelConfig(AppConfig):
     verbose_name = "Churn model"
 
     def ready(self) -> None:
-        from churnmodel import receivers  # noqa: F401 - re-scores on order and ticket activity
+        from churnmodel import receivers, web  # noqa: F401 - re-scores on order and ticket activity
+
+        web.register()  # the risk section of crm's customer page

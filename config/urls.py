@@ -9,4 +9,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("crm.api.urls")),
+    path("", include("crm.web.urls")),
+    path("", include("sentiment.urls")),
+    path("", include("churnmodel.urls")),
+    path("", include("interventions.urls")),
 ]

@@ -479,3 +479,22 @@ class CustomerText(models.Model):
         if self.message is not None:
             return self.message.text
         return ""  # unreachable: the check constraint requires one source
+
+
+class CustomerNote(models.Model):
+    """A note an agent keeps on a customer (what was promised, what to avoid): shown on the
+    customer's page in the timeline, never sent anywhere."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
+    body = models.TextField(validators=[validate_text_length])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="note_customer_time")]
+
+    def __str__(self) -> str:
+        return f"Note on {self.customer_id}"

@@ -314,6 +314,10 @@ class Intervention(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-pk"]
+        permissions = [
+            ("view_results", "Can read intervention results (uplift)"),
+            ("start_manual_intervention", "Can start an intervention for a customer"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"],

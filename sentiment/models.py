@@ -77,6 +77,7 @@ class SentimentScore(models.Model):
 
     class Meta:
         ordering = ["-scored_at"]
+        permissions = [("view_voice", "Can read the voice-of-the-customer dashboard")]
         constraints = [
             models.UniqueConstraint(
                 fields=["text", "analyzer", "analyzer_version"], name="one_score_per_text_version"

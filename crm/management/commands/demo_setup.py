@@ -7,6 +7,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -14,6 +15,9 @@ from crm.models import Customer
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "retention-demo"  # noqa: S105 - a local demo's documented login
+# The web UI's roles (groups made by migration): username, group, may use the admin.
+DEMO_ROLES = (("agent", "Agents", False), ("marketer", "Marketing", True),
+              ("manager", "Managers", True))  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -33,6 +37,14 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(DEMO_PASSWORD)
         user.save()
+        for username, group_name, staff in DEMO_ROLES:
+            member, _ = get_user_model().objects.get_or_create(
+                username=username, defaults={"email": f"{username}@example.com"}
+            )
+            member.is_staff = staff  # marketing and managers edit rules in the admin
+            member.set_password(DEMO_PASSWORD)
+            member.save()
+            member.groups.set([Group.objects.get(name=group_name)])
         if Customer.objects.exists():
             self.stdout.write("Demo data already present; keeping it.")
         else:
@@ -45,8 +57,9 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nDemo ready. Admin: http://{addr}/admin/  user: {DEMO_USERNAME}  "
-                f"password: {DEMO_PASSWORD}\nAPI docs: http://{addr}/api/docs/\n"
+                f"\nDemo ready. Web UI: http://{addr}/  sign in as agent, marketer or manager "
+                f"(password: {DEMO_PASSWORD})\nAdmin: http://{addr}/admin/  user: "
+                f"{DEMO_USERNAME}  password: {DEMO_PASSWORD}\nAPI docs: http://{addr}/api/docs/\n"
                 "The worker scores the demo's texts in the background, then trains the churn "
                 "model, scores every customer, plays one past season of the demo's "
                 "intervention rules and decides for today; Ctrl-C stops everything."

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from churnmodel import web
+
+urlpatterns = [path("model/", web.model_page, name="model")]

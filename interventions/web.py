@@ -1,0 +1,384 @@
+"""interventions' part of the web UI: the agents' queue (calls and tickets), the at-risk
+list, the customer page's interventions with a manual start, and marketing's rules and
+results pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import (
+    DecimalField,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from churnmodel.models import Band, ChurnScore
+from crm.models import Customer, Order, Ticket
+from crm.web.access import is_htmx, requires
+from crm.web.sections import Section, TimelineItem, register_section, register_timeline_source
+from interventions import services
+from interventions.models import CallTask, Intervention, Rule
+from sentiment.models import Aspect, AspectMention
+
+# When a ticket is due, by its priority (hours after it was opened).
+TICKET_DUE_HOURS: dict[int, int] = {
+    Ticket.Priority.URGENT: 4,
+    Ticket.Priority.HIGH: 8,
+    Ticket.Priority.NORMAL: 24,
+    Ticket.Priority.LOW: 72,
+}
+QUEUE_LIMIT = 100
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def _latest_probability() -> Subquery:
+    newest = ChurnScore.objects.filter(customer=OuterRef("customer")).order_by("-scored_at", "-pk")
+    return Subquery(newest.values("probability")[:1], output_field=FloatField())
+
+
+def _spend_365d(at: datetime) -> Subquery:
+    year = Order.objects.filter(
+        customer=OuterRef("customer"), placed_at__gt=at - timedelta(days=365)
+    ).exclude(status=Order.Status.CANCELLED)
+    total = year.values("customer").annotate(s=Sum("total")).values("s")[:1]
+    return Subquery(total, output_field=MONEY)
+
+
+@dataclass
+class QueueItem:
+    kind: str  # "call" or "ticket"
+    priority: float
+    due_at: datetime
+    customer: Customer
+    obj: Any
+
+    @property
+    def overdue(self) -> bool:
+        return self.due_at < timezone.now()
+
+
+def queue_items(user: Any) -> list[QueueItem]:
+    """Calls and open tickets that are the user's or nobody's, most value at risk first."""
+    now = timezone.now()
+    calls = (
+        CallTask.objects.filter(completed_at__isnull=True)
+        .filter(Q(claimed_by=user) | Q(claimed_by__isnull=True))
+        .select_related("intervention__customer", "intervention__rule")
+        .order_by("-priority", "due_at")[:QUEUE_LIMIT]
+    )
+    items = [QueueItem("call", c.priority, c.due_at, c.intervention.customer, c) for c in calls]
+    tickets = (
+        Ticket.objects.filter(status__in=(Ticket.Status.OPEN, Ticket.Status.PENDING))
+        .filter(Q(assigned_agent=user) | Q(assigned_agent__isnull=True))
+        .select_related("customer")
+        .annotate(
+            risk=Coalesce(_latest_probability(), Value(0.5)),
+            spend=Coalesce(_spend_365d(now), Value(Decimal(0)), output_field=MONEY),
+        )
+        .order_by(F("risk").desc(), "opened_at")[:QUEUE_LIMIT]
+    )
+    for ticket in tickets:
+        value_at_risk = round(float(ticket.risk) * max(float(ticket.spend), 1.0), 2)
+        due = ticket.opened_at + timedelta(hours=TICKET_DUE_HOURS[ticket.priority])
+        items.append(QueueItem("ticket", value_at_risk, due, ticket.customer, ticket))
+    items.sort(key=lambda item: (-item.priority, item.due_at))
+    return items[:QUEUE_LIMIT]
+
+
+@requires("interventions.change_calltask")
+def queue(request: HttpRequest) -> HttpResponse:
+    items = queue_items(request.user)
+    template = "web/queue_rows.html" if is_htmx(request) else "web/queue.html"
+    return render(request, template, {"items": items, "outcomes": CallTask.Outcome.choices})
+
+
+def _queue_response(request: HttpRequest, message: str, *, status: int = 200) -> HttpResponse:
+    if is_htmx(request):
+        context = {
+            "items": queue_items(request.user),
+            "outcomes": CallTask.Outcome.choices,
+            "message": message,
+        }
+        return render(request, "web/queue_rows.html", context, status=status)
+    return redirect("queue")
+
+
+@require_POST
+@requires("interventions.change_calltask")
+def call_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Claim, unassign, or log the outcome of a call, from the queue row."""
+    call = get_object_or_404(CallTask, pk=pk)
+    action = request.POST.get("action")
+    if action == "claim":
+        taken = services.claim_call(call, request.user)
+        return _queue_response(request, "Claimed." if taken else "Someone else has that call.")
+    if call.claimed_by_id != request.user.pk:
+        return _queue_response(request, "Claim the call first.", status=409)
+    if action == "unassign":
+        with transaction.atomic():
+            call.claimed_by, call.claimed_at = None, None
+            call.save(update_fields=["claimed_by", "claimed_at"])
+        return _queue_response(request, "Back in the queue.")
+    outcome = request.POST.get("outcome", "")
+    follow_up = request.POST.get("follow_up_on") or None
+    if outcome not in CallTask.Outcome.values:
+        return _queue_response(request, "Choose an outcome.", status=400)
+    if outcome == CallTask.Outcome.FOLLOW_UP and not follow_up:
+        return _queue_response(request, "A follow-up needs its date.", status=400)
+    call.outcome = outcome
+    call.follow_up_on = follow_up
+    call.notes = request.POST.get("notes", "").strip()
+    call.completed_at = timezone.now()
+    call.save(update_fields=["outcome", "follow_up_on", "notes", "completed_at"])
+    return _queue_response(request, f"Logged: {call.get_outcome_display()}.")
+
+
+@require_POST
+@requires("crm.change_ticket")
+def ticket_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take a ticket, or hand it back to the queue."""
+    ticket = get_object_or_404(Ticket, pk=pk)
+    action = request.POST.get("action")
+    if action == "claim":
+        taken = Ticket.objects.filter(pk=pk, assigned_agent__isnull=True).update(
+            assigned_agent=request.user
+        )
+        return _queue_response(request, "Assigned to you." if taken else "Someone else has it.")
+    if action == "unassign" and ticket.assigned_agent_id == request.user.pk:
+        Ticket.objects.filter(pk=pk).update(assigned_agent=None)
+        return _queue_response(request, "Back in the queue.")
+    return _queue_response(request, "Nothing to do.", status=400)
+
+
+# --- At-risk customers -----------------------------------------------------------------------
+
+SORTS = {
+    "risk": "-probability",
+    "value": "-spend",
+    "recent": "-scored_at",
+    "contact": "last_contact",
+}
+PAGE_SIZE = 50
+
+
+def at_risk_rows(params: dict[str, str]) -> QuerySet[ChurnScore]:
+    """Each customer's newest score, filtered by band, segment, an aspect they complained
+    about in the last 90 days, an open ticket, and when they were last contacted."""
+    from churnmodel.scoring import latest_scores
+
+    now = timezone.now()
+    rows: Any = latest_scores().select_related("customer").filter(customer__is_erased=False)
+    if params.get("band") in Band.values:
+        rows = rows.filter(band=params["band"])
+    if params.get("segment"):
+        rows = rows.filter(segment=params["segment"])
+    if params.get("aspect") in Aspect.values:
+        rows = rows.filter(
+            Exists(
+                AspectMention.objects.filter(
+                    score__text__customer=OuterRef("customer"),
+                    score__text__written_at__gt=now - timedelta(days=90),
+                    score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+                    aspect=params["aspect"],
+                    label="negative",
+                )
+            )
+        )
+    open_ticket = Exists(
+        Ticket.objects.filter(customer=OuterRef("customer"), status__in=("open", "pending"))
+    )
+    if params.get("ticket") == "open":
+        rows = rows.filter(open_ticket)
+    elif params.get("ticket") == "none":
+        rows = rows.filter(~open_ticket)
+    last = Intervention.objects.filter(customer=OuterRef("customer")).order_by("-decided_at")
+    rows = rows.annotate(
+        last_contact=Subquery(last.values("decided_at")[:1]),
+        spend=Coalesce(_spend_365d(now), Value(Decimal(0)), output_field=MONEY),
+    )
+    if params.get("contacted") == "never":
+        rows = rows.filter(last_contact__isnull=True)
+    elif params.get("contacted", "").isdigit():
+        rows = rows.filter(last_contact__gte=now - timedelta(days=int(params["contacted"])))
+    order = SORTS.get(params.get("sort", "risk"), "-probability")
+    return rows.order_by(order, "pk")
+
+
+@requires("churnmodel.view_churnscore")
+def at_risk(request: HttpRequest) -> HttpResponse:
+    params = {k: str(v) for k, v in request.GET.items() if k != "page"}
+    page = Paginator(at_risk_rows(params), PAGE_SIZE).get_page(request.GET.get("page"))
+    segments = ChurnScore.objects.exclude(segment="").values_list("segment", flat=True).distinct()
+    context = {
+        "page": page,
+        "params": params,
+        "bands": Band.choices,
+        "aspects": Aspect.choices,
+        "segments": sorted(set(segments)),
+        "sorts": list(SORTS),
+    }
+    return render(request, "web/at_risk.html", context)
+
+
+# --- The customer page -------------------------------------------------------------------
+
+
+def interventions_section(request: HttpRequest, customer: Customer) -> dict[str, Any] | None:
+    if not request.user.has_perm("interventions.view_intervention"):
+        return None
+    recent = Intervention.objects.filter(customer=customer).select_related("rule")[:10]
+    can_start = request.user.has_perm("interventions.start_manual_intervention")
+    rules = (
+        list(Rule.objects.filter(enabled=True).order_by("-priority", "name")) if can_start else []
+    )
+    return {"interventions": recent, "rules": rules, "can_start": can_start}
+
+
+def interventions_timeline(request: HttpRequest, customer: Customer) -> list[TimelineItem]:
+    if not request.user.has_perm("interventions.view_intervention"):
+        return []
+    return [
+        TimelineItem(
+            i.decided_at,
+            "intervention",
+            f"{i.get_action_display()} ({i.rule.name})",
+            "web/items/intervention.html",
+            {"intervention": i},
+        )
+        for i in Intervention.objects.filter(customer=customer).select_related("rule")[:50]
+    ]
+
+
+@require_POST
+@requires("interventions.start_manual_intervention")
+def start_intervention(request: HttpRequest, external_id: str) -> HttpResponse:
+    """An agent starts a rule's action for this customer now: still through the contact
+    ledger (open intervention, gap, cooldown, consent, budget, holdout), and told why when
+    it refuses."""
+    customer = get_object_or_404(Customer, external_id=external_id)
+    rule = get_object_or_404(Rule, pk=request.POST.get("rule") or 0, enabled=True)
+    decision = services.decide_manually(customer.pk, rule)
+    if decision.intervention is not None and decision.intervention.status == "planned":
+        services.carry_out(decision.intervention.pk)
+        decision.intervention.refresh_from_db()
+    context = {
+        **(interventions_section(request, customer) or {}),
+        "customer": customer,
+        "decision": decision,
+    }
+    status = 200 if decision.intervention is not None else 409
+    return render(request, "web/sections/interventions.html", context, status=status)
+
+
+def register() -> None:
+    register_section(
+        Section("interventions", 20, "web/sections/interventions.html", interventions_section)
+    )
+    register_timeline_source(interventions_timeline)
+
+
+# --- Marketing: rules and results --------------------------------------------------------
+
+
+@requires("interventions.view_rule")
+def rules(request: HttpRequest) -> HttpResponse:
+    """Every rule with its status, this month's spend against its budget and how many
+    customers it matches now (the admin's dry run has the detail)."""
+    from interventions.selectors import month_spend, rule_matches
+
+    now = timezone.now()
+    today = timezone.localdate()
+    rows = []
+    for rule in Rule.objects.order_by("-priority", "name"):
+        if not rule.enabled:
+            status = "disabled"
+        elif rule.starts_on and rule.starts_on > today:
+            status = f"starts {rule.starts_on:%d %b}"
+        elif rule.ends_on and rule.ends_on < today:
+            status = "ended"
+        else:
+            status = "in force"
+        spend = month_spend(rule, now)
+        rows.append(
+            {
+                "rule": rule,
+                "status": status,
+                "spend": spend,
+                "matches": rule_matches(rule, at=now).count(),
+            }
+        )
+    return render(request, "web/rules.html", {"rows": rows})
+
+
+@requires("interventions.view_rule")
+def dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Whom the rule would match now, after cooldowns and budget, with a sample."""
+    from interventions.selectors import rule_dry_run
+
+    rule = get_object_or_404(Rule, pk=pk)
+    return render(request, "web/dry_run.html", {"rule": rule, "result": rule_dry_run(rule)})
+
+
+@requires("interventions.view_results")
+def results(request: HttpRequest) -> HttpResponse:
+    """Per rule and action: retention treated against control, the uplift with its
+    interval (drawn), cost per customer kept; and each rule's results by month."""
+    from crm.charts import Series, interval_chart, line_chart
+    from interventions.uplift import uplift_report
+
+    rows = uplift_report()
+    chart = interval_chart(
+        "Uplift in retention (treated minus control), 95% interval",
+        [(f"{r.label} [{r.action}]", r.uplift, r.ci_low, r.ci_high) for r in rows],
+    )
+    monthly = _monthly_retention()
+    trends = []
+    for rule_name, series in monthly.items():
+        trends.append(
+            line_chart(
+                f"{rule_name}: retention by month of decision",
+                [Series(group, points) for group, points in series.items()],
+                y_min=0,
+                y_max=1,
+                percent=True,
+            )
+        )
+    return render(request, "web/results.html", {"rows": rows, "chart": chart, "trends": trends})
+
+
+def _monthly_retention() -> dict[str, dict[str, list[tuple[Any, float]]]]:
+    """Rule -> group -> (first day of the decision month, share who ordered again)."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncMonth
+
+    measured = (
+        Intervention.objects.filter(measured_at__isnull=False)
+        .annotate(month_start=TruncMonth("decided_at"))
+        .values("rule__name", "group", "month_start")
+        .annotate(n=Count("pk"), kept=Count("pk", filter=Q(ordered_again=True)))
+        .order_by("rule__name", "month_start")
+    )
+    out: dict[str, dict[str, list[tuple[Any, float]]]] = {}
+    for row in measured:
+        if row["n"] >= 5:
+            series = out.setdefault(row["rule__name"], {})
+            series.setdefault(row["group"], []).append((row["month_start"], row["kept"] / row["n"]))
+    return out
