@@ -191,17 +191,13 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[ChurnScore]:
     if params.get("segment"):
         rows = rows.filter(segment=params["segment"])
     if params.get("aspect") in Aspect.values:
-        rows = rows.filter(
-            Exists(
-                AspectMention.objects.filter(
-                    score__text__customer=OuterRef("customer"),
-                    score__text__written_at__gt=now - timedelta(days=90),
-                    score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
-                    aspect=params["aspect"],
-                    label="negative",
-                )
-            )
-        )
+        complained = AspectMention.objects.filter(
+            score__text__written_at__gt=now - timedelta(days=90),
+            score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+            aspect=params["aspect"],
+            label="negative",
+        ).values("score__text__customer_id")
+        rows = rows.filter(customer_id__in=complained)  # one semi-join, not one per row
     open_ticket = Exists(
         Ticket.objects.filter(customer=OuterRef("customer"), status__in=("open", "pending"))
     )
