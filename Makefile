@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_CUSTOMERS ?= 2000
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: install demo test lint worker benchmarks churn-benchmarks uplift-coverage clean
+.PHONY: install browser demo test lint worker benchmarks churn-benchmarks uplift-coverage clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,18 @@ lint: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
 
-test: lint
+# The browser tests drive Debian's Chromium, never a browser build Playwright downloads.
+# Installed here when missing and we are root (as CI is); anyone else is told how.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "The browser tests need Debian's Chromium: sudo apt-get install chromium" >&2; \
+		exit 1; \
+	fi
+
+test: lint browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Runs the product with demo data: web server + a real Celery worker (with beat).
