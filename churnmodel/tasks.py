@@ -13,15 +13,13 @@ from typing import Any
 
 from celery import current_app, shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from churnmodel import scoring
 from churnmodel.registry import ModelRefused, training_run
+from crm.tasking import database_task
 
 logger = logging.getLogger(__name__)
-
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 def hand_over(task_name: str | None, *args: Any) -> bool:
@@ -38,15 +36,7 @@ def hand_over(task_name: str | None, *args: Any) -> bool:
     return True
 
 
-@shared_task(
-    name="churnmodel.score_customers",
-    acks_late=True,
-    autoretry_for=DATABASE_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=6,
-)
+@database_task("churnmodel.score_customers")
 def score_customers(customer_ids: list[int]) -> int:
     """Re-score these customers with the serving model now; 0 when no model is active yet
     (nothing to do until `churn_train` has run, not an error to retry)."""
@@ -60,15 +50,7 @@ def score_customers(customer_ids: list[int]) -> int:
     return written
 
 
-@shared_task(
-    name="churnmodel.score_all",
-    acks_late=True,
-    autoretry_for=DATABASE_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=6,
-)
+@database_task("churnmodel.score_all")
 def score_all() -> int:
     """The nightly batch: every customer, segments refit, drift measured."""
     try:

@@ -14,38 +14,22 @@ from smtplib import SMTPException
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
+from crm.tasking import DATABASE_ERRORS, database_task
 from interventions import services
 
 logger = logging.getLogger(__name__)
 
-RETRIED = (OperationalError, InterfaceError, SMTPException, ConnectionError, TimeoutError)
+RETRIED = (*DATABASE_ERRORS, SMTPException, ConnectionError, TimeoutError)
 
 
-@shared_task(
-    name="interventions.decide_customers",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=6,
-)
+@database_task("interventions.decide_customers")
 def decide_customers(customer_ids: list[int]) -> int:
     """Decide for customers whose risk was just updated; returns interventions made."""
     return services.decide_batch(customer_ids, carry=carry_out_later)
 
 
-@shared_task(
-    name="interventions.decide_all",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=6,
-)
+@database_task("interventions.decide_all")
 def decide_all() -> int:
     """The nightly batch: every customer some rule in force matches."""
     return services.decide_batch(None, carry=carry_out_later)
@@ -81,7 +65,7 @@ def carry_out_later(intervention_id: int) -> None:
 @shared_task(
     name="interventions.measure_outcomes",
     acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
+    autoretry_for=DATABASE_ERRORS,
     retry_backoff=2,
     max_retries=6,
 )

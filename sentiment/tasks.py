@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_init
-from django.db import InterfaceError, OperationalError
 
+from crm.tasking import database_task
 from sentiment import services
 from sentiment.analyzers import loadable_analyzers
 
@@ -20,15 +20,7 @@ def load_models(**kwargs: Any) -> None:
     loadable_analyzers()
 
 
-@shared_task(
-    name="sentiment.score_texts",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=6,
-)
+@database_task("sentiment.score_texts")
 def score_texts(text_ids: list[int]) -> int:
     """Score a batch of CustomerText ids, and newer unscored texts queued behind them (up to
     64 in all, see services.ids_with_backlog), with every enabled analyzer.
