@@ -54,8 +54,13 @@ def _recent_scores(since: datetime, **text: Any) -> QuerySet[SentimentScore]:
     )
 
 
-def _latest(field_name: str, at: datetime) -> Subquery:
-    newest = ChurnScore.objects.filter(customer=OuterRef("pk"), scored_at__lte=at)
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def latest_score_field(field_name: str, at: datetime, *, customer: str = "pk") -> Subquery:
+    """`field_name` of the newest churn score at `at` of the customer the outer query's
+    `customer` field names ("pk" on customers, "customer" on rows that point to one)."""
+    newest = ChurnScore.objects.filter(customer=OuterRef(customer), scored_at__lte=at)
     return Subquery(newest.order_by("-scored_at", "-pk").values(field_name)[:1])
 
 
@@ -63,6 +68,14 @@ def _spend_orders(at: datetime) -> QuerySet[Order]:
     return Order.objects.filter(placed_at__gt=at - timedelta(days=365), placed_at__lte=at).exclude(
         status=Order.Status.CANCELLED
     )
+
+
+def spend_365d_of(at: datetime, *, customer: str = "pk") -> Coalesce:
+    """The spend over the 365 days up to `at` of the outer query's customer (0 if none),
+    as an expression to annotate; `customer` as in latest_score_field."""
+    year = _spend_orders(at).filter(customer=OuterRef(customer))
+    total = year.values("customer").annotate(total=Sum("total")).values("total")[:1]
+    return Coalesce(Subquery(total, output_field=MONEY), Value(0, output_field=MONEY))
 
 
 def spend_365d(customer_id: int, at: datetime) -> Decimal:
@@ -79,9 +92,9 @@ def rule_matches(
     engine records who was skipped for want of it)."""
     at = at or timezone.now()
     customers: Any = Customer.objects.filter(is_erased=False).annotate(
-        risk_probability=_latest("probability", at),
-        risk_band=_latest("band", at),
-        risk_segment=_latest("segment", at),
+        risk_probability=latest_score_field("probability", at),
+        risk_band=latest_score_field("band", at),
+        risk_segment=latest_score_field("segment", at),
     )
     if consent and rule.needs_consent:
         customers = customers.filter(marketing_consent=True)
@@ -93,12 +106,7 @@ def rule_matches(
     if rule.segments:
         customers = customers.filter(risk_segment__in=rule.segments)
     if rule.min_spend_365d is not None or rule.max_spend_365d is not None:
-        year = _spend_orders(at).filter(customer=OuterRef("pk"))
-        spend = year.values("customer").annotate(total=Sum("total")).values("total")[:1]
-        money = DecimalField(max_digits=14, decimal_places=2)
-        customers = customers.annotate(
-            spend_365d=Coalesce(Subquery(spend, output_field=money), Value(0, output_field=money))
-        )
+        customers = customers.annotate(spend_365d=spend_365d_of(at))
         if rule.min_spend_365d is not None:
             customers = customers.filter(spend_365d__gte=rule.min_spend_365d)
         if rule.max_spend_365d is not None:

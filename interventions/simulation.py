@@ -112,6 +112,7 @@ def _respond(
     )
     coupons = {c.intervention_id: c for c in Coupon.objects.filter(intervention__in=interventions)}
     anyway = np.array([i.customer_id in first_order for i in interventions])
+    ticket_open = np.array([i.customer_id in unresolved for i in interventions])
     chance = np.zeros(len(interventions))
     for action in Action.values:
         rows = np.array([i.action == action for i in interventions])
@@ -121,9 +122,7 @@ def _respond(
                 price_sensitivity=traits["price_sensitivity"].to_numpy()[rows],
                 dissatisfaction_price=traits["dissatisfaction_price"].to_numpy()[rows],
                 service_sensitivity=traits["service_sensitivity"].to_numpy()[rows],
-                unresolved_ticket=np.array([i.customer_id in unresolved for i in interventions])[
-                    rows
-                ],
+                unresolved_ticket=ticket_open[rows],
             )
     redeem_anyway = redeems_anyway_chance(traits["price_sensitivity"].to_numpy())
     draws, redeem_draws, days = (

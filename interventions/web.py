@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import (
-    DecimalField,
     Exists,
     F,
     FloatField,
@@ -21,7 +19,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -31,11 +28,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from churnmodel.models import Band, ChurnScore
-from crm.models import Customer, Order, Ticket
+from crm.models import Customer, Ticket
 from crm.web.access import is_htmx, requires
 from crm.web.sections import Section, TimelineItem, register_section, register_timeline_source
 from interventions import services
 from interventions.models import CallTask, Intervention, Rule
+from interventions.selectors import latest_score_field, spend_365d_of
 from sentiment.models import Aspect, AspectMention
 
 # When a ticket is due, by its priority (hours after it was opened).
@@ -46,20 +44,6 @@ TICKET_DUE_HOURS: dict[int, int] = {
     Ticket.Priority.LOW: 72,
 }
 QUEUE_LIMIT = 100
-MONEY = DecimalField(max_digits=14, decimal_places=2)
-
-
-def _latest_probability() -> Subquery:
-    newest = ChurnScore.objects.filter(customer=OuterRef("customer")).order_by("-scored_at", "-pk")
-    return Subquery(newest.values("probability")[:1], output_field=FloatField())
-
-
-def _spend_365d(at: datetime) -> Subquery:
-    year = Order.objects.filter(
-        customer=OuterRef("customer"), placed_at__gt=at - timedelta(days=365)
-    ).exclude(status=Order.Status.CANCELLED)
-    total = year.values("customer").annotate(s=Sum("total")).values("s")[:1]
-    return Subquery(total, output_field=MONEY)
 
 
 @dataclass
@@ -90,8 +74,12 @@ def queue_items(user: Any) -> list[QueueItem]:
         .filter(Q(assigned_agent=user) | Q(assigned_agent__isnull=True))
         .select_related("customer")
         .annotate(
-            risk=Coalesce(_latest_probability(), Value(0.5)),
-            spend=Coalesce(_spend_365d(now), Value(Decimal(0)), output_field=MONEY),
+            risk=Coalesce(
+                latest_score_field("probability", now, customer="customer"),
+                Value(0.5),
+                output_field=FloatField(),
+            ),
+            spend=spend_365d_of(now, customer="customer"),
         )
         .order_by(F("risk").desc(), "opened_at")[:QUEUE_LIMIT]
     )
@@ -208,7 +196,7 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[ChurnScore]:
     last = Intervention.objects.filter(customer=OuterRef("customer")).order_by("-decided_at")
     rows = rows.annotate(
         last_contact=Subquery(last.values("decided_at")[:1]),
-        spend=Coalesce(_spend_365d(now), Value(Decimal(0)), output_field=MONEY),
+        spend=spend_365d_of(now, customer="customer"),
     )
     if params.get("contacted") == "never":
         rows = rows.filter(last_contact__isnull=True)
