@@ -8,12 +8,13 @@
         --database-url postgres://postgres@127.0.0.1:5432/crm_bench_churn_speed
 
 Targets (p95 server time): queue and at-risk list <= 150 ms, customer 360 <= 250 ms,
-dashboards (rules, results, voice of the customer, model) <= 500 ms.
+dashboards (rules, results, voice of the customer, model, approvals) <= 500 ms.
 
 Setup, done once on the given database and kept: the demo users (agent, marketer), the
 demo's four intervention rules, one past season (the engine decides as of 62 days ago,
 with emails to a dummy backend, and the outcomes are measured from the shop's own
-orders) and today's decisions, so the queue has calls and the results page has numbers.
+orders) and today's decisions, so the queue has calls and the results page has numbers;
+and what the nightly jobs keep ready (current risk rows, the voice dashboard's weeks).
 Then every page is requested --repeat times in this process through Django's test client
 (the server's whole work: middleware, views, queries, templates; no network), and the
 median, p95 and maximum are printed with the number of queries. Customer pages are those of
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     call_command("migrate", verbosity=0)
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs; database {args.database_url}")
-    agent, marketer = _users()
+    agent, marketer, manager = _users()
     _interventions()
+    _nightly()
     pages = _pages(args.customers)
     print(f"\n{'page':<44} {'median':>8} {'p95':>8} {'max':>8} {'queries':>8} target")
     failed = []
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     customer_queries = 0
     rows: list[tuple[str, str, list[float], int]] = []
     for kind, label, url, user in pages:
-        client = _client(agent if user == "agent" else marketer)
+        client = _client({"agent": agent, "marketer": marketer, "manager": manager}[user])
         if kind == "customer 360":  # one row for all of them
             times, queries = _time(client.get, url, max(2, args.repeat // 4))
             customer_times += times
@@ -90,15 +92,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _users() -> tuple[object, object]:
+def _users() -> tuple[object, object, object]:
     from django.contrib.auth.models import Group, User
 
     made = []
-    for username, group in (("bench-agent", "Agents"), ("bench-marketer", "Marketing")):
+    for username, group in (("bench-agent", "Agents"), ("bench-marketer", "Marketing"),
+                            ("bench-manager", "Managers")):  # fmt: skip
         user, _ = User.objects.get_or_create(username=username)
         user.groups.set([Group.objects.get(name=group)])
         made.append(user)
-    return made[0], made[1]
+    return made[0], made[1], made[2]
+
+
+def _nightly() -> None:
+    """What the nightly jobs keep ready: current risk rows (filled by the migration or the
+    scorer; rebuilt here for a database scored before they existed) and the voice weeks."""
+    from django.conf import settings
+
+    from churnmodel.models import CurrentRisk
+    from churnmodel.scoring import rebuild_current_risk
+    from sentiment.services import voice_aggregate
+
+    if not CurrentRisk.objects.exists():
+        started = time.perf_counter()
+        print(f"current risk rebuilt for {rebuild_current_risk()} customers in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    started = time.perf_counter()
+    rows = voice_aggregate(weeks=settings.SENTIMENT_VOICE_WEEKS + 1)
+    print(f"voice weeks aggregated ({rows} rows) in {time.perf_counter() - started:.1f} s")
 
 
 def _interventions() -> None:
@@ -149,6 +170,9 @@ def _pages(customers: int) -> list[tuple[str, str, str, str]]:
         ("dashboard", "results", "/results/", "marketer"),
         ("dashboard", "voice of the customer", "/voice/", "marketer"),
         ("dashboard", "model", "/model/", "marketer"),
+        ("dashboard", "approvals (manager)", "/approvals/", "manager"),
+        ("at-risk", "at-risk, never contacted, by contact",
+         "/at-risk/?contacted=never&sort=contact", "agent"),
     ]  # fmt: skip
     for external_id, _texts in sample[:customers]:
         pages.append(("customer 360", "", f"/customers/{external_id}/", "agent"))  # fmt: skip

@@ -150,3 +150,35 @@ class ChurnScore(models.Model):
         """ "62% risk of no purchase in the next 60 days"."""
         what = Target(self.target).label
         return f"{self.probability:.0%} risk of {what} in the next {self.horizon_days} days"
+
+
+class CurrentRisk(models.Model):
+    """Each customer's newest score, one row per customer, with the facts the at-risk list
+    filters and sorts on (band, probability, segment, spend): a copy kept by the scorer so
+    the list reads one indexed table instead of picking the newest of millions of history
+    rows per request. History stays in ChurnScore; this row is derived and rebuildable
+    (`churnmodel.scoring.rebuild_current_risk`)."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="current_risk"
+    )
+    probability = models.FloatField()
+    band = models.CharField(max_length=8, choices=Band.choices)
+    segment = models.CharField(max_length=60, blank=True)
+    top_reason = models.CharField(max_length=300, blank=True)
+    spend_365d = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Spend in the 365 days up to scored_at."
+    )
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-probability", "customer"], name="current_risk_probability"),
+            models.Index(fields=["band", "-probability"], name="current_risk_band"),
+            models.Index(fields=["-spend_365d", "customer"], name="current_risk_spend"),
+            models.Index(fields=["segment", "-probability"], name="current_risk_segment"),
+            models.Index(fields=["-scored_at", "customer"], name="current_risk_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.probability:.0%} {self.band}"

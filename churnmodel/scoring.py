@@ -23,10 +23,10 @@ from django.utils import timezone
 from churnmodel import reasons as reasons_module
 from churnmodel import segments
 from churnmodel.features import feature_frame
-from churnmodel.models import ChurnScore, ScoringRun, band_for
+from churnmodel.models import ChurnScore, CurrentRisk, ScoringRun, band_for
 from churnmodel.registry import Serving, serving_model
 from churnmodel.training import bin_shares
-from crm.models import Customer
+from crm.models import Customer, Order
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def score_customers(customer_ids: Iterable[int], *, at: datetime | None = None) 
     if frame.empty:
         return 0
     rows = _rows(serving, frame, at, _latest_segments(), None)
-    ChurnScore.objects.bulk_create(rows)
+    with transaction.atomic():
+        record_scores(rows)
     return len(rows)
 
 
@@ -127,6 +128,13 @@ def _chunks(at: datetime, size: int) -> Iterable[Any]:
 WRITE_CHUNK = 10_000
 COPY_COLUMNS = ("customer_id", "model_version_id", "run_id", "probability", "band",
                 "horizon_days", "target", "reasons", "segment", "scored_at")  # fmt: skip
+
+
+def record_scores(rows: list[ChurnScore]) -> None:
+    """Append score rows to the history and make each customer's newest one their
+    CurrentRisk. Call inside a transaction: the two writes stand or fall together."""
+    _write(rows)
+    _refresh_current_risk(rows)
 
 
 def _write(rows: list[ChurnScore]) -> None:
@@ -147,6 +155,81 @@ def _write(rows: list[ChurnScore]) -> None:
                       row.band, row.horizon_days, row.target, json.dumps(row.reasons),
                       row.segment, row.scored_at)  # fmt: skip
             copy.write_row(values)
+
+
+CURRENT_COLUMNS = ("customer_id", "probability", "band", "segment", "top_reason", "spend_365d",
+                   "scored_at")  # fmt: skip
+UPSERT_CHUNK = 500
+
+
+def _top_reason(reasons: list[dict[str, Any]]) -> str:
+    up = [r for r in reasons if r.get("direction") == "up"]
+    return str((up or reasons or [{}])[0].get("text", ""))[:300]
+
+
+def _refresh_current_risk(rows: list[ChurnScore]) -> None:
+    """Upsert CurrentRisk from these rows: per customer the newest row, and only where it
+    is at least as new as the row already there (scoring as of a past moment, as the
+    simulation does, must not replace today's risk). One statement per UPSERT_CHUNK rows,
+    the same SQL on PostgreSQL and SQLite."""
+    from django.db import connection
+    from django.db.models import Sum
+
+    newest: dict[int, ChurnScore] = {}
+    for row in rows:
+        seen = newest.get(row.customer_id)
+        if seen is None or row.scored_at >= seen.scored_at:
+            newest[row.customer_id] = row
+    spend: dict[int, Any] = {}
+    for at in {row.scored_at for row in newest.values()}:
+        ids = [c for c, row in newest.items() if row.scored_at == at]
+        for start in range(0, len(ids), 5000):
+            totals = (
+                Order.objects.spend_in_year_to(at)
+                .filter(customer_id__in=ids[start : start + 5000])
+                .values("customer_id")
+                .annotate(total=Sum("total"))
+                .values_list("customer_id", "total")
+            )
+            spend.update(totals)
+    by_column = {f.column: f for f in CurrentRisk._meta.concrete_fields}
+    fields = [by_column[c] for c in CURRENT_COLUMNS]
+    table = connection.ops.quote_name(CurrentRisk._meta.db_table)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS[1:])
+    ordered = [newest[c] for c in sorted(newest)]
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), UPSERT_CHUNK):
+            chunk = ordered[start : start + UPSERT_CHUNK]
+            params: list[Any] = []
+            for row in chunk:
+                values = (row.customer_id, row.probability, row.band, row.segment,
+                          _top_reason(row.reasons), spend.get(row.customer_id, 0),
+                          row.scored_at)  # fmt: skip
+                params += [
+                    f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)
+                ]
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(chunk))
+            # Only our own table and column names are formatted in; values are parameters.
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(CURRENT_COLUMNS)}) VALUES {placeholders} "  # noqa: S608
+                f"ON CONFLICT (customer_id) DO UPDATE SET {updates} "
+                f"WHERE {table}.scored_at <= excluded.scored_at",
+                params,
+            )
+
+
+def rebuild_current_risk(*, chunk_size: int = WRITE_CHUNK) -> int:
+    """Rebuild every CurrentRisk row from the score history (after a restore, or for
+    scores written before the table existed); return how many customers have one."""
+    customers = (
+        ChurnScore.objects.order_by("customer_id").values_list("customer_id", flat=True).distinct()
+    )
+    ids = list(customers)
+    for start in range(0, len(ids), chunk_size):
+        chunk = ids[start : start + chunk_size]
+        with transaction.atomic():
+            _refresh_current_risk(list(latest_scores(chunk)))
+    return len(ids)
 
 
 def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> ScoringRun:
@@ -180,7 +263,7 @@ def _score_all(run: ScoringRun, serving: Serving, at: datetime, size: int) -> No
     for start in range(0, len(frame), WRITE_CHUNK):
         rows = _rows(serving, frame.iloc[start : start + WRITE_CHUNK], at, run.segments, run)
         with transaction.atomic():
-            _write(rows)
+            record_scores(rows)
     run.customers = len(frame)
     run.finished_at = timezone.now()
     run.error = serving.note

@@ -93,7 +93,8 @@ class Customer(TimeStamped):
 
 
 class OrderQuerySet(models.QuerySet):
-    """Delivery lateness as a query, the same rule as Order.is_late (in local dates)."""
+    """Delivery lateness as a query, the same rule as Order.is_late (in local dates); the
+    orders that count as spend."""
 
     _known = Q(delivered_at__isnull=False, promised_delivery_date__isnull=False)
     # __date converts with the current time zone, like timezone.localdate in is_late.
@@ -107,6 +108,13 @@ class OrderQuerySet(models.QuerySet):
 
     def lateness_unknown(self) -> OrderQuerySet:
         return self.exclude(self._known)
+
+    def spend_in_year_to(self, at: datetime) -> OrderQuerySet:
+        """The orders that count as a customer's spend in the 365 days up to `at`: placed
+        in that year and not cancelled (a cancelled order earned the shop nothing)."""
+        return self.filter(placed_at__gt=at - timedelta(days=365), placed_at__lte=at).exclude(
+            status=Order.Status.CANCELLED
+        )
 
 
 class Order(TimeStamped):

@@ -33,7 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from churnmodel.features import ANALYZED_LABELS
-from churnmodel.models import Band, ChurnScore
+from churnmodel.models import Band, ChurnScore, CurrentRisk
 from crm.models import Customer, Order, Ticket
 from interventions.models import Action, CouponKind, Group, Intervention, Rule, TicketCondition
 from sentiment.models import AspectMention, SentimentScore
@@ -65,9 +65,7 @@ def latest_score_field(field_name: str, at: datetime, *, customer: str = "pk") -
 
 
 def _spend_orders(at: datetime) -> QuerySet[Order]:
-    return Order.objects.filter(placed_at__gt=at - timedelta(days=365), placed_at__lte=at).exclude(
-        status=Order.Status.CANCELLED
-    )
+    return Order.objects.spend_in_year_to(at)
 
 
 def spend_365d_of(at: datetime, *, customer: str = "pk") -> Coalesce:
@@ -84,6 +82,27 @@ def spend_365d(customer_id: int, at: datetime) -> Decimal:
     return total or Decimal(0)
 
 
+def risk_fields(at: datetime, *, customer: str = "") -> dict[str, Any]:
+    """Annotations risk_probability, risk_band and risk_segment: the newest churn score at
+    `at` of the customer (the queryset's own rows, or the `customer` relation of them).
+
+    When no score is newer than `at` (deciding or counting now), every customer's newest
+    score is their CurrentRisk row: one join instead of three subqueries per customer,
+    which is what keeps a rule's count at 100,000 customers interactive. As of an earlier
+    moment (the simulation, a past season) the history is read."""
+    newest = CurrentRisk.objects.aggregate(at=Max("scored_at"))["at"]
+    if newest is None or newest <= at:
+        prefix = f"{customer}__" if customer else ""
+        return {
+            f"risk_{name}": F(f"{prefix}current_risk__{name}")
+            for name in ("probability", "band", "segment")
+        }
+    return {
+        f"risk_{name}": latest_score_field(name, at, customer=customer or "pk")
+        for name in ("probability", "band", "segment")
+    }
+
+
 def rule_matches(
     rule: Rule, *, at: datetime | None = None, consent: bool = True
 ) -> QuerySet[Customer]:
@@ -91,11 +110,7 @@ def rule_matches(
     (default now). With consent=False, the consent condition is left to the caller (the
     engine records who was skipped for want of it)."""
     at = at or timezone.now()
-    customers: Any = Customer.objects.filter(is_erased=False).annotate(
-        risk_probability=latest_score_field("probability", at),
-        risk_band=latest_score_field("band", at),
-        risk_segment=latest_score_field("segment", at),
-    )
+    customers: Any = Customer.objects.filter(is_erased=False).annotate(**risk_fields(at))
     if consent and rule.needs_consent:
         customers = customers.filter(marketing_consent=True)
     if rule.min_band:

@@ -12,6 +12,8 @@ urlpatterns = [
         web.start_intervention,
         name="start-intervention",
     ),
+    path("approvals/", web.approvals, name="approvals"),
+    path("approvals/<int:pk>/", web.approval_action, name="approval-action"),
     path("rules/", web.rules, name="rules"),
     path("rules/<int:pk>/dry-run/", web.dry_run, name="dry-run"),
     path("results/", web.results, name="results"),

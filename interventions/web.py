@@ -27,7 +27,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from churnmodel.models import Band, ChurnScore
+from churnmodel.models import Band, CurrentRisk
 from crm.models import Customer, Ticket
 from crm.web.access import is_htmx, requires
 from crm.web.sections import Section, TimelineItem, register_section, register_timeline_source
@@ -159,21 +159,20 @@ def ticket_action(request: HttpRequest, pk: int) -> HttpResponse:
 # --- At-risk customers -----------------------------------------------------------------------
 
 SORTS = {
-    "risk": "-probability",
-    "value": "-spend",
-    "recent": "-scored_at",
-    "contact": "last_contact",
+    "risk": (F("probability").desc(), "customer_id"),
+    "value": (F("spend_365d").desc(), "customer_id"),
+    "recent": (F("scored_at").desc(), "customer_id"),
+    # Longest since anyone acted first; never contacted before all.
+    "contact": (F("last_contact").asc(nulls_first=True), "customer_id"),
 }
 PAGE_SIZE = 50
 
 
-def at_risk_rows(params: dict[str, str]) -> QuerySet[ChurnScore]:
-    """Each customer's newest score, filtered by band, segment, an aspect they complained
+def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
+    """Each customer's current risk, filtered by band, segment, an aspect they complained
     about in the last 90 days, an open ticket, and when they were last contacted."""
-    from churnmodel.scoring import latest_scores
-
     now = timezone.now()
-    rows: Any = latest_scores().select_related("customer").filter(customer__is_erased=False)
+    rows = CurrentRisk.objects.select_related("customer").filter(customer__is_erased=False)
     if params.get("band") in Band.values:
         rows = rows.filter(band=params["band"])
     if params.get("segment"):
@@ -193,30 +192,34 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[ChurnScore]:
         rows = rows.filter(open_ticket)
     elif params.get("ticket") == "none":
         rows = rows.filter(~open_ticket)
-    last = Intervention.objects.filter(customer=OuterRef("customer")).order_by("-decided_at")
-    rows = rows.annotate(
-        last_contact=Subquery(last.values("decided_at")[:1]),
-        spend=spend_365d_of(now, customer="customer"),
-    )
+    contacts = Intervention.objects.filter(customer=OuterRef("customer"))
     if params.get("contacted") == "never":
-        rows = rows.filter(last_contact__isnull=True)
+        rows = rows.filter(~Exists(contacts))
     elif params.get("contacted", "").isdigit():
-        rows = rows.filter(last_contact__gte=now - timedelta(days=int(params["contacted"])))
-    order = SORTS.get(params.get("sort", "risk"), "-probability")
-    return rows.order_by(order, "pk")
+        since = now - timedelta(days=int(params["contacted"]))
+        rows = rows.filter(Exists(contacts.filter(decided_at__gte=since)))
+    # Computed for the page's rows only, unless the sort needs it for all.
+    last = contacts.order_by("-decided_at").values("decided_at")[:1]
+    rows = rows.annotate(last_contact=Subquery(last))
+    return rows.order_by(*SORTS.get(params.get("sort", "risk"), SORTS["risk"]))
 
 
 @requires("churnmodel.view_churnscore")
 def at_risk(request: HttpRequest) -> HttpResponse:
     params = {k: str(v) for k, v in request.GET.items() if k != "page"}
     page = Paginator(at_risk_rows(params), PAGE_SIZE).get_page(request.GET.get("page"))
-    segments = ChurnScore.objects.exclude(segment="").values_list("segment", flat=True).distinct()
+    segments = (
+        CurrentRisk.objects.exclude(segment="")
+        .order_by("segment")
+        .values_list("segment", flat=True)
+        .distinct()
+    )
     context = {
         "page": page,
         "params": params,
         "bands": Band.choices,
         "aspects": Aspect.choices,
-        "segments": sorted(set(segments)),
+        "segments": list(segments),
         "sorts": list(SORTS),
     }
     return render(request, "web/at_risk.html", context)
@@ -277,6 +280,55 @@ def register() -> None:
         Section("interventions", 20, "web/sections/interventions.html", interventions_section)
     )
     register_timeline_source(interventions_timeline)
+
+
+# --- Managers: approvals ---------------------------------------------------------------------
+
+
+def _awaiting(user: Any, message: str = "") -> dict[str, Any]:
+    from interventions.selectors import month_spend
+
+    waiting = list(
+        Intervention.objects.filter(status=Intervention.Status.AWAITING_APPROVAL)
+        .select_related("customer", "rule")
+        .order_by("decided_at", "pk")
+    )
+    now = timezone.now()
+    spend = {rule: month_spend(rule, now) for rule in {i.rule for i in waiting}}
+    rows = [{"intervention": i, "month_spend": spend[i.rule]} for i in waiting]
+    return {"rows": rows, "message": message}
+
+
+@requires("interventions.approve_intervention")
+def approvals(request: HttpRequest) -> HttpResponse:
+    """Interventions that cost more than their rule lets go ahead alone, oldest first, with
+    the customer's risk then, the reserved cost and the rule's month so far."""
+    template = "web/approvals_rows.html" if is_htmx(request) else "web/approvals.html"
+    return render(request, template, _awaiting(request.user))
+
+
+@require_POST
+@requires("interventions.approve_intervention")
+def approval_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve (it is carried out at once) or reject (it closes at no cost) one of them."""
+    intervention = get_object_or_404(Intervention.objects.select_related("customer"), pk=pk)
+    action = request.POST.get("action")
+    if action not in ("approve", "reject"):
+        message, status = "Choose approve or reject.", 400
+    else:
+        try:
+            services.approve(intervention, request.user, approved=action == "approve")
+        except services.NotAllowed as refused:
+            message, status = str(refused), 409
+        else:
+            intervention.refresh_from_db()
+            who = intervention.customer.name or intervention.customer.external_id
+            message = f"{intervention.get_status_display()}: {who}."
+            status = 200
+    if is_htmx(request):
+        context = _awaiting(request.user, message)
+        return render(request, "web/approvals_rows.html", context, status=status)
+    return redirect("approvals")
 
 
 # --- Marketing: rules and results --------------------------------------------------------

@@ -149,3 +149,32 @@ class LabelOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.previous_label or '—'} → {self.label}"
+
+
+class WeeklyVoice(models.Model):
+    """One finished week of what customers said, by analyzer: the mean score of the texts
+    written that week (aspect blank) or the negative mentions of one aspect. Stored each
+    night for finished weeks so the voice dashboard reads a few hundred rows instead of
+    aggregating half a year of scores per request; derived, and rebuilt by
+    `sentiment.services.voice_aggregate`."""
+
+    week = models.DateField(help_text="The Monday the week starts on (shop's time zone).")
+    analyzer = models.CharField(max_length=32)
+    aspect = models.CharField(max_length=16, blank=True, choices=Aspect.choices)
+    texts = models.PositiveIntegerField(
+        default=0, help_text="Scored texts (all-text row) or texts mentioning the aspect."
+    )
+    mean_score = models.FloatField(null=True, blank=True)
+    negative_mentions = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["week", "aspect"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["analyzer", "week", "aspect"], name="one_voice_row_per_week"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.analyzer} {self.aspect or 'all'}"

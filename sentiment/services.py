@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -13,7 +14,7 @@ from django.utils import timezone
 from crm.models import CustomerText
 from sentiment.analysis import TextAnalysis, analyze_texts
 from sentiment.analyzers import Analyzer, loadable_analyzers
-from sentiment.models import AspectMention, LabelOverride, SentimentScore
+from sentiment.models import AspectMention, LabelOverride, SentimentScore, WeeklyVoice
 from sentiment.selectors import texts_missing_score
 
 logger = logging.getLogger(__name__)
@@ -241,3 +242,23 @@ def label_override_create(
     override.full_clean()
     override.save()
     return override
+
+
+def voice_aggregate(*, weeks: int, analyzer: str | None = None, at: datetime | None = None) -> int:
+    """Store the WeeklyVoice rows of the `weeks` finished weeks before `at`'s week (for the
+    primary analyzer by default), replacing what was stored for them; return how many rows.
+
+    Idempotent: a rerun recomputes the same weeks from the scores and replaces them in one
+    transaction, so a late import or a re-score is folded in by the next night's run."""
+    from sentiment.selectors import voice_weeks_live, week_start
+
+    analyzer = analyzer or str(settings.SENTIMENT_PRIMARY_ANALYZER)
+    end = week_start(at or timezone.now())
+    start = end - timedelta(weeks=weeks)
+    rows = voice_weeks_live(analyzer=analyzer, start=start, end=end)
+    with transaction.atomic():
+        WeeklyVoice.objects.filter(
+            analyzer=analyzer, week__gte=start.date(), week__lt=end.date()
+        ).delete()
+        WeeklyVoice.objects.bulk_create(rows)
+    return len(rows)

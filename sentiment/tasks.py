@@ -46,3 +46,13 @@ def sweep_unscored() -> int:
     Idempotent: it only reads and enqueues; duplicate enqueues are no-ops when scored.
     """
     return services.unscored_enqueue()
+
+
+@database_task("sentiment.aggregate_voice")
+def aggregate_voice() -> int:
+    """Nightly: store the finished weeks the voice dashboard charts.
+
+    Idempotent: each run replaces the same weeks' rows in one transaction."""
+    from django.conf import settings
+
+    return services.voice_aggregate(weeks=settings.SENTIMENT_VOICE_WEEKS + 1)

@@ -120,33 +120,24 @@ def register() -> None:
     register_section(Section("sentiment", 30, "web/sections/sentiment.html", sentiment_section))
 
 
-VOICE_WEEKS = 26
-
-
 @requires("sentiment.view_voice")
 def voice(request: HttpRequest) -> HttpResponse:
     """What customers say: mean sentiment by week, negative mentions by aspect by week,
-    and the most negative recent texts about one aspect (linked to their customers)."""
+    and the most negative recent texts about one aspect (linked to their customers). The
+    finished weeks come from the nightly aggregate, the current one is counted live."""
     from datetime import timedelta
 
-    from django.db.models import Avg, Count
-    from django.db.models.functions import TruncWeek
     from django.utils import timezone
 
     from crm.charts import Series, line_chart
-    from sentiment.models import Aspect, AspectMention
+    from sentiment.models import Aspect
+    from sentiment.selectors import voice_weeks, week_start
 
-    since = timezone.now() - timedelta(weeks=VOICE_WEEKS)
-    primary = settings.SENTIMENT_PRIMARY_ANALYZER
-    current = {"analyzer": primary, "text__written_at__gt": since}
-    weekly = (
-        SentimentScore.objects.filter(**current, score__isnull=False)
-        .annotate(week=TruncWeek("text__written_at"))
-        .values("week")
-        .annotate(mean=Avg("score"), n=Count("pk"))
-        .order_by("week")
-    )
-    points = [(w["week"], w["mean"]) for w in weekly]
+    weeks = settings.SENTIMENT_VOICE_WEEKS
+    since = week_start(timezone.now()) - timedelta(weeks=weeks - 1)
+    primary = str(settings.SENTIMENT_PRIMARY_ANALYZER)
+    rows, aggregated_at = voice_weeks(analyzer=primary, since=since)
+    points = [(r.week, r.mean_score) for r in rows if not r.aspect and r.mean_score is not None]
     trend = line_chart(
         "Mean sentiment by week",
         [Series("mean score", points)],
@@ -154,23 +145,16 @@ def voice(request: HttpRequest) -> HttpResponse:
         y_max=1,
         guides=[(0.0, "neutral")],
     )
-    mentions = (
-        AspectMention.objects.filter(
-            label="negative", score__analyzer=primary, score__text__written_at__gt=since
-        )
-        .annotate(week=TruncWeek("score__text__written_at"))
-        .values("aspect", "week")
-        .annotate(n=Count("pk"))
-        .order_by("week")
-    )
     by_aspect: dict[str, list[tuple[Any, float]]] = {}
-    for row in mentions:
-        by_aspect.setdefault(Aspect(row["aspect"]).label, []).append((row["week"], row["n"]))
+    for r in rows:
+        if r.aspect:
+            by_aspect.setdefault(Aspect(r.aspect).label, []).append((r.week, r.negative_mentions))
     aspects_chart = line_chart(
         "Negative mentions by aspect, per week",
         [Series(name, pts) for name, pts in sorted(by_aspect.items())],
         y_min=0,
     )
+    current = {"analyzer": primary, "text__written_at__gt": since}
     aspect = request.GET.get("aspect") or Aspect.values[0]
     worst = (
         SentimentScore.objects.filter(
@@ -186,6 +170,7 @@ def voice(request: HttpRequest) -> HttpResponse:
         "aspect": aspect,
         "aspects": Aspect.choices,
         "worst": worst,
-        "weeks": VOICE_WEEKS,
+        "weeks": weeks,
+        "aggregated_at": aggregated_at,
     }
     return render(request, "web/voice.html", context)

@@ -196,6 +196,8 @@ SENTIMENT_SCORED_TASK = env_str("SENTIMENT_SCORED_TASK", "churnmodel.score_custo
 # The sweeper enqueues at most this many texts per run; the rest wait for the next run,
 # so a long broker outage does not flood the queue in one go.
 SENTIMENT_SWEEP_LIMIT = env_int("SENTIMENT_SWEEP_LIMIT", 20_000)
+# Weeks the voice-of-the-customer dashboard shows; finished weeks are aggregated nightly.
+SENTIMENT_VOICE_WEEKS = env_int("SENTIMENT_VOICE_WEEKS", 26)
 
 # --- Churn ---------------------------------------------------------------------------------
 # Churned at T = active before T and no purchase (or, with CHURN_TARGET=activity, no
@@ -294,6 +296,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sentiment.sweep_unscored",
         "schedule": timedelta(minutes=env_int("SENTIMENT_SWEEP_MINUTES", 2)),
         "options": {"expires": 110},
+    },
+    "sentiment-voice-nightly": {
+        "task": "sentiment.aggregate_voice",
+        "schedule": crontab(hour=CHURN_NIGHTLY_HOUR, minute=0),
+        "options": {"expires": 6 * 3600},
     },
     "churn-score-nightly": {
         "task": "churnmodel.score_all",

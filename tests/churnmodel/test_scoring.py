@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from churnmodel import reasons, scoring, segments
-from churnmodel.models import Band, ChurnScore, ModelVersion, band_for
+from churnmodel.models import Band, ChurnScore, CurrentRisk, ModelVersion, band_for
 from churnmodel.registry import load
 from crm.models import Customer, Order
 from sentiment.services import texts_score
@@ -81,6 +81,41 @@ def test_rescoring_keeps_the_history(trained) -> None:
     assert len(history) == 2 and history[0].run is not None and history[1].run is None
     assert history[1].segment  # the incremental score uses the batch's segments
     assert scoring.latest_scores().get(customer=customer) == history[1]
+
+
+def test_current_risk_follows_the_newest_score_and_a_past_scoring_leaves_it(trained) -> None:
+    """GIVEN the batch and then a customer's fresh re-score after an order
+    WHEN the customer is also scored as of a month ago (as the simulation does)
+    THEN their current risk is still the fresh score, with its spend and top reason."""
+    scoring.score_all()
+    assert CurrentRisk.objects.count() == Customer.objects.filter(is_erased=False).count()
+    customer = Customer.objects.order_by("pk").first()
+    OrderFactory(customer=customer, placed_at=timezone.now() - timedelta(minutes=5),
+                 total=Decimal("123.45"))  # fmt: skip
+    scoring.score_customers([customer.pk])
+    fresh = scoring.latest_scores().get(customer=customer)
+    scoring.score_customers([customer.pk], at=timezone.now() - timedelta(days=30))
+
+    current = CurrentRisk.objects.get(customer=customer)
+    assert (current.probability, current.band, current.scored_at) == (
+        fresh.probability, fresh.band, fresh.scored_at)  # fmt: skip
+    up = [r["text"] for r in fresh.reasons if r["direction"] == "up"]
+    assert current.top_reason == (up[0] if up else fresh.reasons[0]["text"])
+    year = Order.objects.spend_in_year_to(fresh.scored_at).filter(customer=customer)
+    assert current.spend_365d == sum(o.total for o in year) and current.spend_365d >= Decimal(
+        "123.45")  # fmt: skip
+
+
+def test_rebuilding_current_risk_gives_each_customers_newest_score(trained) -> None:
+    scoring.score_all()
+    some = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:5])
+    scoring.score_customers(some)
+    expected = {s.customer_id: (s.probability, s.scored_at) for s in scoring.latest_scores()}
+    CurrentRisk.objects.all().delete()
+
+    assert scoring.rebuild_current_risk(chunk_size=7) == len(expected)
+    rebuilt = {r.customer_id: (r.probability, r.scored_at) for r in CurrentRisk.objects.all()}
+    assert rebuilt == expected
 
 
 def test_reason_weights_are_the_models_exact_contributions(trained) -> None:

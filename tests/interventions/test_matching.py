@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from churnmodel.models import ChurnScore, ModelVersion
+from churnmodel.scoring import record_scores
 from crm.models import Ticket
 from interventions.models import Action, CouponKind, Rule, TicketCondition
 from interventions.selectors import rule_dry_run, rule_matches
@@ -29,10 +30,10 @@ def score(customer, probability: float, band: str, segment: str) -> None:
         artifact_sha256="-",
     )  # fmt: skip
     common = {"customer": customer, "model_version": version, "horizon_days": 60}
-    ChurnScore.objects.create(**common, probability=0.05, band="low",
-                              scored_at=NOW - timedelta(days=3))  # an older score  # fmt: skip
-    ChurnScore.objects.create(**common, probability=probability, band=band, segment=segment,
-                              scored_at=NOW)  # fmt: skip
+    record_scores([
+        ChurnScore(**common, probability=0.05, band="low", scored_at=NOW - timedelta(days=3)),
+        ChurnScore(**common, probability=probability, band=band, segment=segment, scored_at=NOW),
+    ])  # an older score, then the newest  # fmt: skip
 
 
 @pytest.fixture
@@ -80,6 +81,21 @@ def test_each_condition_selects_the_customers_it_describes(shop) -> None:
     rule = Rule(name="call", action=Action.CALL, call_instructions="Ask", call_due_hours=24,
                 requires_consent=False, min_band="high")  # fmt: skip
     assert set(rule_matches(rule)) == {shop["unhappy"], shop["no_consent"]}
+
+
+def test_risk_conditions_read_the_score_that_was_newest_at_the_moment_asked(shop) -> None:
+    """Now, the current risk decides (0.81, high); as of two days ago, the older score
+    did (0.05, low), and a fresh score written later does not leak into that past."""
+    rule = Rule(name="call", action=Action.CALL, call_instructions="Ask", call_due_hours=24,
+                requires_consent=False, min_band="high")  # fmt: skip
+    assert set(rule_matches(rule)) == {shop["unhappy"], shop["no_consent"]}
+    assert set(rule_matches(rule, at=NOW - timedelta(days=2))) == set()
+    record_scores([ChurnScore(customer=shop["calm"], model_version=ModelVersion.objects.get(),
+                              horizon_days=60, probability=0.95, band="high",
+                              scored_at=NOW + timedelta(minutes=1))])  # fmt: skip
+    assert set(rule_matches(rule, at=NOW + timedelta(minutes=2))) == {
+        shop["unhappy"], shop["no_consent"], shop["calm"]}  # fmt: skip
+    assert set(rule_matches(rule, at=NOW)) == {shop["unhappy"], shop["no_consent"]}
 
 
 def test_the_dry_run_counts_shows_the_riskiest_and_warns(shop, admin_client) -> None:

@@ -163,15 +163,29 @@ def test_search_finds_by_email_external_id_and_order_id() -> None:
     assert "Bo Berg" in found and "Ana Lopez" not in found
 
 
-def test_the_at_risk_list_filters_and_sorts() -> None:
+def test_the_at_risk_list_filters_and_sorts(call_rule) -> None:
     high = CustomerFactory(name="High Risk")
     score(high, 0.9, "high", "lapsing high spenders")
     TicketFactory(customer=high, status=Ticket.Status.OPEN, solved_at=None)
     low = CustomerFactory(name="Low Risk")
+    OrderFactory(customer=low, placed_at=timezone.now() - timedelta(days=30),
+                 total=Decimal("740.00"))  # fmt: skip
     score(low, 0.1, "low", "loyal high spenders")
+    called = CustomerFactory(name="Called Lately")
+    call_for(called, "20.00")  # scored 0.8, then a call decided today
     agent = signed_in("Agents")
     everyone = agent.get("/at-risk/").content.decode()
-    assert everyone.index("High Risk") < everyone.index("Low Risk")
+    assert everyone.index("High Risk") < everyone.index("Called Lately") < everyone.index(
+        "Low Risk")  # fmt: skip
+    by_value = agent.get("/at-risk/?sort=value").content.decode()
+    assert by_value.index("Low Risk") < by_value.index("Called Lately") < by_value.index(
+        "High Risk") and "EUR 740" in by_value  # fmt: skip
+    by_contact = agent.get("/at-risk/?sort=contact").content.decode()
+    assert by_contact.index("High Risk") < by_contact.index("Called Lately")  # never first
+    never = agent.get("/at-risk/?contacted=never").content.decode()
+    assert "High Risk" in never and "Called Lately" not in never
+    lately = agent.get("/at-risk/?contacted=30").content.decode()
+    assert "Called Lately" in lately and "High Risk" not in lately
     only_high = agent.get("/at-risk/?band=high&ticket=open").content.decode()
     assert "High Risk" in only_high and "Low Risk" not in only_high
     loyal = agent.get("/at-risk/?segment=loyal+high+spenders").content.decode()

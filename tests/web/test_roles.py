@@ -56,6 +56,7 @@ PAGES = {
     "/results/": (302, 403, 200, 200),
     "/voice/": (302, 403, 200, 200),
     "/model/": (302, 403, 200, 200),
+    "/approvals/": (302, 403, 403, 200),
     "/admin/interventions/rule/add/": (302, 302, 200, 200),
 }
 
@@ -120,3 +121,38 @@ def test_only_managers_may_approve_costly_interventions(shop) -> None:
         expected = "awaiting_approval" if role == "marketer" else "done"
         assert waiting.status == expected, role
     assert Intervention.objects.get(pk=waiting.pk).decided_by.username == "manager"
+
+
+def test_managers_approve_and_reject_on_the_approvals_page_and_nobody_else_may(shop) -> None:
+    """GIVEN two costly gifts awaiting approval
+    WHEN an agent and a marketer try to decide them, then the manager approves one and
+    rejects the other from the page
+    THEN only the manager's decisions count: one carried out, one closed at no cost, and
+    a second decision on the same one is refused."""
+    Rule.objects.create(name="hamper", action=Action.GIFT, gift_description="Hamper",
+                        gift_unit_cost=Decimal(80), approval_above_cost=Decimal(50),
+                        holdout_share=Decimal(0), priority=999)  # fmt: skip
+    waiting = []
+    for name in ("Costly One", "Costly Two"):
+        customer = CustomerFactory(name=name, marketing_consent=True)
+        score(customer, 0.8, "high", "")
+        waiting.append(decide_for(customer.pk).intervention)
+    first, second = waiting
+    for role in ("agent", "marketer"):
+        refused = client_for(role).post(f"/approvals/{first.pk}/", {"action": "approve"})
+        assert refused.status_code == 403
+    manager = client_for("manager")
+    page = manager.get("/approvals/").content.decode()
+    assert "Costly One" in page and "Costly Two" in page and "EUR 80.00" in page
+
+    done = manager.post(f"/approvals/{first.pk}/", {"action": "approve"}, HTTP_HX_REQUEST="true")
+    assert "Carried out: Costly One." in done.content.decode()
+    rejected = manager.post(f"/approvals/{second.pk}/", {"action": "reject"},
+                            HTTP_HX_REQUEST="true").content.decode()  # fmt: skip
+    assert "Rejected: Costly Two." in rejected and "Nothing is waiting for approval." in rejected
+    again = manager.post(f"/approvals/{second.pk}/", {"action": "approve"}, HTTP_HX_REQUEST="true")
+    assert again.status_code == 409 and "not awaiting approval" in again.content.decode()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.decided_by.username) == ("done", "manager")
+    assert (second.status, second.cost, second.is_open) == ("rejected", 0, False)
