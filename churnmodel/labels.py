@@ -48,8 +48,8 @@ def churn_labels(
     active_days: int | None = None,
 ) -> Any:
     """A pandas Series indexed by customer id: 1.0 churned, 0.0 active again in the window;
-    only customers active by `cutoff` (with `active_days`, active within that many days
-    before it: those who left long ago have churned already, there is nothing to predict).
+    only customers not erased and active by `cutoff` (with `active_days`, active within that
+    many days before it: those who left long ago have churned already, nothing to predict).
     Raises IncompleteWindowError if the window ends after the newest data (the message
     names the latest valid cutoff)."""
     import pandas as pd
@@ -64,9 +64,12 @@ def churn_labels(
         )
     end = cutoff + timedelta(days=horizon_days)
     since = cutoff - timedelta(days=active_days) if active_days else None
-    sources: list[tuple[QuerySet[Any], str]] = [(Order.objects.all(), "placed_at")]
+    # An erased customer asked to be forgotten: they are no training row of any model.
+    sources: list[tuple[QuerySet[Any], str]] = [
+        (Order.objects.filter(customer__is_erased=False), "placed_at")
+    ]
     if target == "activity":
-        sources.append((Event.objects.all(), "occurred_at"))
+        sources.append((Event.objects.filter(customer__is_erased=False), "occurred_at"))
     before: set[int] = set()
     again: set[int] = set()
     for records, field in sources:

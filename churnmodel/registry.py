@@ -93,8 +93,6 @@ def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPr
     process. Raises ModelRefused naming what is wrong."""
     import joblib
 
-    from churnmodel.features import feature_names
-
     key = (version.pk, version.artifact_sha256)
     if key in _cache:
         return _cache[key]
@@ -107,6 +105,21 @@ def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPr
     if changed:
         detail = ", ".join(f"{n} {was} -> {now}" for n, (was, now) in sorted(changed.items()))
         raise ModelRefused(f"Model {version} was saved with other library versions ({detail}).")
+    check_features(version, features)
+    path = check_artifact(version)
+    try:
+        predictor = joblib.load(path)
+    except Exception as exc:  # a truncated or foreign pickle: any error means unusable
+        raise ModelRefused(f"Model {version}: artifact {path} cannot be read ({exc}).") from exc
+    _cache[key] = predictor
+    return predictor
+
+
+def check_features(version: ModelVersion, features: list[str] | None = None) -> None:
+    """Raise ModelRefused unless the version reads exactly the features (default: those this
+    code computes), in the same order."""
+    from churnmodel.features import feature_names
+
     computed = feature_names() if features is None else features
     if list(version.features) != list(computed):
         lacking = [f for f in computed if f not in version.features]
@@ -118,17 +131,18 @@ def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPr
             + (" (same names, another order)" if not lacking and not unknown else "")
             + ". Retrain with `manage.py churn_train`."
         )
+
+
+def check_artifact(version: ModelVersion) -> Path:
+    """The version's artifact file, after checking it exists and matches its SHA-256.
+
+    Cheap enough for a health probe (hashing, no unpickling, no heavy imports)."""
     path = Path(version.artifact_path)
     if not path.is_file():
         raise ModelRefused(f"Model {version}: artifact {path} is missing.")
     if sha256_file(path) != version.artifact_sha256:
         raise ModelRefused(f"Model {version}: artifact {path} does not match its checksum.")
-    try:
-        predictor = joblib.load(path)
-    except Exception as exc:  # a truncated or foreign pickle: any error means unusable
-        raise ModelRefused(f"Model {version}: artifact {path} cannot be read ({exc}).") from exc
-    _cache[key] = predictor
-    return predictor
+    return path
 
 
 @dataclass

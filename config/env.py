@@ -7,6 +7,7 @@ silently falling back to a default that might, say, disable TLS in production.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -15,13 +16,28 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, required: bool = False) -> str | None:
-    """Return the variable's value, `default` when unset; raise when `required` and unset/empty."""
+def env_str(
+    name: str, default: str | None = None, *, required: bool = False, allow_empty: bool = False
+) -> str | None:
+    """Return the variable's value, `default` when unset; raise when `required` and unset/empty.
+    With `allow_empty`, a variable set to "" means "" (switched off), not the default."""
     value = os.environ.get(name)
+    if allow_empty and value == "":
+        return ""
     if value is None or value == "":
         if required:
             raise ImproperlyConfigured(f"The environment variable {name} must be set.")
         return default
+    return value
+
+
+def env_required(name: str, hint: str = "") -> str:
+    """Return the variable's value; raise, naming it (and `hint`), when it is unset or empty."""
+    value = os.environ.get(name)
+    if not value:
+        raise ImproperlyConfigured(
+            f"The environment variable {name} must be set{' ' + hint if hint else ''}."
+        )
     return value
 
 
@@ -79,4 +95,18 @@ def env_url(name: str, default: str | None = None, *, schemes: tuple[str, ...] =
     if not parsed.scheme or (schemes and parsed.scheme not in schemes):
         allowed = ", ".join(schemes) if schemes else "any scheme"
         raise ImproperlyConfigured(f"{name}={value!r} is not a valid URL ({allowed}).")
+    return value
+
+
+# DRF's throttle rates: a count per second, minute, hour or day.
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """Parse a request rate such as "120/min" (per s, min, hour or day), refusing others."""
+    value = (os.environ.get(name) or default).strip()
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate; give requests per period, e.g. 120/min or 10/s."
+        )
     return value

@@ -23,21 +23,27 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, Textarea
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template import engines
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.text import Truncator
 
+from crm.api.tokens import api_token_create, api_tokens_revoke
 from crm.models import (
+    ApiToken,
     Customer,
     CustomerText,
     Event,
@@ -47,6 +53,7 @@ from crm.models import (
     Ticket,
     TicketMessage,
 )
+from crm.privacy import customer_erase, customer_export, export_json
 from crm.services import ticket_reopenings_create
 
 
@@ -243,6 +250,59 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Record", {"fields": ["created_in_crm_at", "updated_in_crm_at"], "classes": ["collapse"]}),
     ]
     inlines = [LatestOrdersInline, LatestReviewsInline, LatestTicketsInline]
+    actions = ["export_selected", "erase_selected"]
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crm.export_customer")
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crm.erase_customer")
+
+    @admin.action(
+        description="Export everything held about the customer (JSON)", permissions=["export"]
+    )
+    def export_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Download crm.privacy's export of one customer (an access request is one person's)."""
+        customers = list(queryset[:2])
+        if len(customers) != 1:
+            self.message_user(request, "Select exactly one customer to export.", messages.WARNING)
+            return None
+        customer = customers[0]
+        response = HttpResponse(
+            export_json(customer_export(customer=customer)),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=f"customer-{customer.external_id}.json"
+        )
+        return response
+
+    @admin.action(description="Erase personal data of selected customers", permissions=["erase"])
+    def erase_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """A confirmation page first (what goes, what stays), then crm.privacy's erasure of
+        every selected customer in one transaction, each recorded with the user's name."""
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase personal data: are you sure?",
+                "queryset": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/crm/customer/erase_confirmation.html", context)
+        customers = list(queryset.order_by("pk"))
+        with transaction.atomic():
+            for customer in customers:
+                customer_erase(customer=customer, by=request.user, via="admin")
+        ids = ", ".join(customer.external_id for customer in customers)
+        self.message_user(
+            request,
+            f"Erased the personal data of {len(customers)} customer(s): {ids}.",
+            messages.SUCCESS,
+        )
+        return None
 
     @admin.display(description="all records")
     def records(self, obj: Customer) -> str:
@@ -584,3 +644,113 @@ class CustomerTextAdmin(ReadOnlyAdminMixin, CustomerColumnMixin, admin.ModelAdmi
     @admin.display(description="text")
     def text(self, obj: CustomerText) -> str:
         return obj.text
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+# The one page that ever shows a token's key; admin views are never cached, so neither is it.
+KEY_SHOWN_ONCE_PAGE = """{% extends "admin/base_site.html" %}
+{% block content %}
+<p>The API token <strong>{{ token.name }}</strong> acts as <strong>{{ token.user }}</strong>.
+Copy its key now: it is shown only this once and cannot be recovered; a lost key is
+revoked and replaced.</p>
+<p><code id="api-token-key" style="user-select: all; font-size: 1.2em">{{ key }}</code></p>
+<p>The integration sends it with every request: <code>Authorization: Token &lt;key&gt;</code>
+(or <code>Bearer &lt;key&gt;</code>).</p>
+<p><a href="{{ changelist_url }}">Back to the API tokens</a></p>
+{% endblock %}
+"""
+
+
+class ApiTokenForm(forms.ModelForm):
+    """Refuses a token for a user with permissions the creator lacks: minting a token is
+    otherwise a way to act as a superuser."""
+
+    request: HttpRequest
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "user", "rate")
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data["user"]
+        creator = self.request.user
+        if creator.is_superuser:
+            return user
+        if user.is_superuser or not user.get_all_permissions() <= creator.get_all_permissions():
+            raise forms.ValidationError(
+                "You may only create tokens for users whose permissions you hold yourself."
+            )
+        return user
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens of the integrations: create one (its key is shown once), revoke it."""
+
+    form = ApiTokenForm
+    list_display = (
+        "name",
+        "user",
+        "key_prefix",
+        "rate",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("name", "=key_prefix", "user__username")
+    autocomplete_fields = ("user",)
+    actions = ["revoke"]
+    readonly_fields = ("key_prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        if obj is None:
+            return ("name", "user", "rate")
+        return ("name", "user", "rate", *self.readonly_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        # Another user would be another token: revoke this one and create that.
+        return (*self.readonly_fields, "user") if obj is not None else self.readonly_fields
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request  # type: ignore[attr-defined]
+        return form
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = api_token_create(name=obj.name, user=obj.user, rate=obj.rate)
+        # The admin goes on with `obj` (history entry, redirect): make it the saved token.
+        obj.pk, obj.key_prefix, obj.key_hash = token.pk, token.key_prefix, token.key_hash
+        obj.created_at = token.created_at
+        obj._state.adding, obj._state.db = False, token._state.db
+        request._new_api_token_key = key  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        key = getattr(request, "_new_api_token_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        page = engines["django"].from_string(KEY_SHOWN_ONCE_PAGE)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Copy the new API token's key",
+            "token": obj,
+            "key": key,
+            "changelist_url": reverse("admin:crm_apitoken_changelist"),
+        }
+        return HttpResponse(page.render(context, request))
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = api_tokens_revoke(token_ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"Revoked {revoked} token{'s' if revoked != 1 else ''}; their requests now get 401.",
+            messages.SUCCESS,
+        )

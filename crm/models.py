@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -506,3 +506,115 @@ class CustomerNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note on {self.customer_id}"
+
+
+class Erasure(models.Model):
+    """The audit trail of one erasure of a customer's personal data (crm.privacy).
+
+    Who erased whom and when, and how many rows of each kind were deleted or blanked, so a
+    data-protection request can be proven to have been carried out. It names the customer
+    only by the shop's `external_id` (the key the shop itself sent, needed to answer the
+    request) and holds nothing else personal. Erasing an already erased customer writes
+    another entry: each request is on record.
+    """
+
+    # The audit outlives the customer's row: deleting it later keeps the external id here.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, related_name="erasures"
+    )
+    customer_external_id = models.CharField(max_length=64)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The user who asked for it; empty on the command line.",
+    )
+    erased_by_name = models.CharField(
+        max_length=150, help_text="Who erased it, kept even if that user is deleted."
+    )
+    erased_at = models.DateTimeField(default=timezone.now)
+    via = models.CharField(max_length=16, help_text="Where the erasure was asked for.")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Rows deleted or blanked, by kind."
+    )
+
+    class Meta:
+        ordering = ["-erased_at"]
+        permissions = [
+            ("export_customer", "Can export everything held about a customer"),
+            ("erase_customer", "Can erase a customer's personal data"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure of {self.customer_external_id} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+
+# A DRF throttle rate: a count per second, minute, hour or day ("120/min").
+RATE_PATTERN = r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$"
+
+
+class ApiToken(models.Model):
+    """The key one integration (a shop system, a sync job) uses to call the API.
+
+    The integration acts as `user`, with that user's permissions; give each integration
+    its own user holding just the permissions it needs. Only a SHA-256 of the key is
+    stored: the key itself is shown once, when the token is created (crm.api.tokens), and
+    cannot be recovered, only revoked and replaced. `key_prefix` (its first characters)
+    lets people tell tokens apart without revealing them.
+    """
+
+    name = models.CharField(max_length=100, help_text="The integration, e.g. 'Shop ERP sync'.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        help_text="The integration acts as this user, with its permissions.",
+    )
+    key_prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    rate = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[
+            RegexValidator(
+                RATE_PATTERN, message="Give requests per period, e.g. 120/min, 10/s, 5000/day."
+            )
+        ],
+        help_text="Requests allowed per period, e.g. 120/min; empty: the default rate "
+        "(API_TOKEN_RATE).",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # last_used_at is written at most this often per token: a busy integration must not
+    # turn every API read into a write.
+    LAST_USED_PRECISION = timedelta(minutes=1)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        """The stored form of a key. A fast hash is enough: keys are long and random, so
+        there is no dictionary to try, unlike passwords."""
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def mark_used(self) -> None:
+        """Record that the token was just used, unless that was recorded within the last
+        LAST_USED_PRECISION; one UPDATE of that column only, so it races with nothing."""
+        now = timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < self.LAST_USED_PRECISION:
+            return
+        ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+        self.last_used_at = now

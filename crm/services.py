@@ -54,9 +54,27 @@ def _upsert(model: type[M], *, external_id: str, fields: Mapping[str, Any]) -> t
         return instance, False
 
 
+class CustomerErased(Exception):
+    """The customer's personal data was erased at their request: the CRM takes none of it
+    again (an old export replayed must not bring it back), nor new texts of theirs."""
+
+    def __init__(self, external_id: str) -> None:
+        super().__init__(
+            f"Customer {external_id} was erased at their request; their personal data and "
+            "texts are not stored again."
+        )
+
+
 def customer_upsert(*, external_id: str, **fields: Any) -> tuple[Customer, bool]:
-    """Create or update a customer; returns (customer, created)."""
-    return _upsert(Customer, external_id=external_id, fields=fields)
+    """Create or update a customer; returns (customer, created). Raises CustomerErased for
+    an erased customer (row-locked check, so an erasure in flight is waited for)."""
+    with transaction.atomic():
+        erased = Customer.objects.select_for_update().filter(
+            external_id=external_id, is_erased=True
+        )
+        if erased.exists():
+            raise CustomerErased(external_id)
+        return _upsert(Customer, external_id=external_id, fields=fields)
 
 
 def order_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Order, bool]:
@@ -93,7 +111,10 @@ def order_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tupl
 
 
 def review_upsert(*, external_id: str, customer: Customer, **fields: Any) -> tuple[Review, bool]:
-    """Create or update a review; its text is scored after commit if new or changed."""
+    """Create or update a review; its text is scored after commit if new or changed.
+    Raises CustomerErased for an erased customer."""
+    if customer.is_erased:
+        raise CustomerErased(customer.external_id)
     return _upsert(Review, external_id=external_id, fields={"customer": customer, **fields})
 
 
@@ -139,7 +160,10 @@ def ticket_reopenings_create(*, times_by_ticket: Mapping[int, Sequence[datetime 
 def ticket_message_upsert(
     *, external_id: str, ticket: Ticket, **fields: Any
 ) -> tuple[TicketMessage, bool]:
-    """Create or update a ticket message; customer-authored ones are scored after commit."""
+    """Create or update a ticket message; customer-authored ones are scored after commit.
+    Raises CustomerErased when the ticket's customer was erased."""
+    if ticket.customer.is_erased:
+        raise CustomerErased(ticket.customer.external_id)
     return _upsert(TicketMessage, external_id=external_id, fields={"ticket": ticket, **fields})
 
 

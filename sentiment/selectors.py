@@ -102,12 +102,12 @@ def effective_label(text: CustomerText) -> str | None:
 def override_training_rows() -> Iterator[tuple[str, str]]:
     """(text, label) for every text whose current content an agent labelled; newest wins.
 
-    These are the rows `train_sentiment --overrides` learns from.
+    These are the rows `train_sentiment --overrides` learns from; an erased customer's
+    texts are never among them.
     """
     texts = (
-        CustomerText.objects.annotate(
-            override_label=Subquery(_current_override().values("label")[:1])
-        )
+        CustomerText.objects.filter(customer__is_erased=False)
+        .annotate(override_label=Subquery(_current_override().values("label")[:1]))
         .filter(override_label__isnull=False)
         .select_related("review", "message")
         .order_by("pk")

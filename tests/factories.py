@@ -109,3 +109,12 @@ class TicketMessageFactory(factory.django.DjangoModelFactory):
     author_kind = TicketMessage.Author.CUSTOMER
     body = "My parcel is two weeks late and nobody answers my emails. Very disappointed."
     created_at = factory.LazyFunction(lambda: days_ago(2))
+
+
+class CustomerNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "crm.CustomerNote"
+
+    customer = factory.SubFactory(CustomerFactory)
+    body = "Prefers a call in the morning; promised a refund of the shipping costs."
+    created_at = factory.LazyFunction(lambda: days_ago(1))

@@ -14,7 +14,7 @@ from typing import Any
 import dj_database_url
 from celery.schedules import crontab
 
-from config.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_float, env_int, env_list, env_rate, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("CRM_VAR_DIR") or BASE_DIR / "var")
@@ -32,7 +32,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -139,16 +138,23 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- REST API -------------------------------------------------------------------------
+# Integrations authenticate with their own revocable token (crm.models.ApiToken, created
+# in the admin); each token has its own request budget, API_TOKEN_RATE unless the token
+# sets one. The session is for the web UI and the browsable schema.
+API_TOKEN_RATE = env_rate("API_TOKEN_RATE", "1200/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["crm.api.permissions.ModelPermissions"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api.throttling.ApiTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": API_TOKEN_RATE},
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -161,6 +167,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# A batch of CRM_MAX_EVENTS_PER_REQUEST events with their payloads runs to a few MB;
+# Django's default 2.5 MB would refuse it. Larger bodies get a 413 (crm.api.errors).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
 # --- The CRM's own knobs ----------------------------------------------------------------
 # Longest review body / ticket message we accept. Longer texts are refused at the door
@@ -192,7 +202,9 @@ SENTIMENT_TRAINING_DATA = Path(
 )
 SENTIMENT_BATCH_SIZE = 64
 # The task (by name) that gets the customers of freshly scored texts: the churn re-score.
-SENTIMENT_SCORED_TASK = env_str("SENTIMENT_SCORED_TASK", "churnmodel.score_customers")
+SENTIMENT_SCORED_TASK = env_str(
+    "SENTIMENT_SCORED_TASK", "churnmodel.score_customers", allow_empty=True
+)
 # The sweeper enqueues at most this many texts per run; the rest wait for the next run,
 # so a long broker outage does not flood the queue in one go.
 SENTIMENT_SWEEP_LIMIT = env_int("SENTIMENT_SWEEP_LIMIT", 20_000)
@@ -233,8 +245,10 @@ INTERVENTIONS_DEFAULT_ORDER_VALUE = env_float("INTERVENTIONS_DEFAULT_ORDER_VALUE
 # The nightly outcome measurement and decision batch, after the churn batch.
 INTERVENTIONS_NIGHTLY_HOUR = env_int("INTERVENTIONS_NIGHTLY_HOUR", 4)
 # Who gets the customers whose risk was just updated, by task name (empty: nobody).
-CHURN_SCORED_TASK = env_str("CHURN_SCORED_TASK", "interventions.decide_customers")
-CHURN_BATCH_SCORED_TASK = env_str("CHURN_BATCH_SCORED_TASK", "interventions.decide_all")
+CHURN_SCORED_TASK = env_str("CHURN_SCORED_TASK", "interventions.decide_customers", allow_empty=True)
+CHURN_BATCH_SCORED_TASK = env_str(
+    "CHURN_BATCH_SCORED_TASK", "interventions.decide_all", allow_empty=True
+)
 
 # --- Email (interventions send coupons and emails through Django's backend) ----------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -251,9 +265,13 @@ REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # A message a worker took but never acknowledged (it died) goes back on the queue
+    # after the visibility timeout; it must exceed the longest task (the nightly batch).
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
         "socket_connect_timeout": 3,
-        "visibility_timeout": 3600,
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10),
+        "unacked_restore_throttle": 1,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -310,6 +328,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interventions.measure_outcomes",
         "schedule": crontab(hour=INTERVENTIONS_NIGHTLY_HOUR, minute=0),
     },
+}
+
+# --- Health ---------------------------------------------------------------------------------
+# What /healthz checks, part name -> function (see config.health); each app owns its check.
+HEALTH_CHECKS = {
+    "database": "config.health.check_database",
+    "broker": "config.health.check_broker",
+    "churn_model": "churnmodel.health.check_active_model",
 }
 
 LOGGING = {

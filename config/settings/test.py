@@ -18,7 +18,10 @@ from config.settings.base import DATABASES, VAR_DIR
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A worker process started by a test cannot share locmem's outbox: the fault tests have it
+# write files instead (TEST_EMAIL_BACKEND / TEST_EMAIL_FILE_PATH) and count them.
+EMAIL_BACKEND = env_str("TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+EMAIL_FILE_PATH = env_str("TEST_EMAIL_FILE_PATH", str(VAR_DIR / "test-mail"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "staticfiles").mkdir(exist_ok=True)  # WhiteNoise warns on a missing STATIC_ROOT
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -12,6 +12,7 @@ field before anything reaches the database.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,10 @@ class ExternalIdRelatedField(serializers.SlugRelatedField):
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
         external_id = str(data)
+        if "\x00" in external_id:
+            # No stored id has one (they are refused on the way in), and PostgreSQL cannot
+            # even compare with one: a 500 the API fuzz found.
+            self.fail("does_not_exist", value=external_id)
         model = self.get_queryset().model  # type: ignore[union-attr] # writable: has one
         preloaded = self.context.get(PRELOADED_REFS, {}).get(model)
         if preloaded is None:
@@ -77,8 +82,13 @@ class ExternalIdRelatedField(serializers.SlugRelatedField):
 
 
 def preload_refs(model: type[models.Model], refs: Iterable[Any]) -> dict[str, models.Model]:
-    """Load the records named by `refs` (external ids; other values ignored) in one query."""
-    wanted = {str(ref) for ref in refs if isinstance(ref, str | int) and not isinstance(ref, bool)}
+    """Load the records named by `refs` (external ids; other values, and ids no record can
+    have, ignored) in one query."""
+    wanted = {
+        str(ref)
+        for ref in refs
+        if isinstance(ref, str | int) and not isinstance(ref, bool) and "\x00" not in str(ref)
+    }
     return model._default_manager.in_bulk(list(wanted), field_name="external_id")
 
 
@@ -244,11 +254,51 @@ class TicketMessageSerializer(RecordSerializer):
         read_only_fields = RecordSerializer.TIMESTAMPS
 
 
+# How deeply an event's payload may nest; shop events are flat or nearly so.
+MAX_PAYLOAD_DEPTH = 16
+
+
+def payload_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a JSON value cannot be stored as a payload, or None.
+
+    PostgreSQL's jsonb refuses NUL characters and lone surrogates, and JSON has no
+    infinity (`1e400` parses to one): each was a 500 the API fuzz found.
+    """
+    if depth > MAX_PAYLOAD_DEPTH:
+        return f"Nested more than {MAX_PAYLOAD_DEPTH} levels deep."
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Null characters are not allowed."
+        if any("\ud800" <= char <= "\udfff" for char in value):
+            return "Surrogate characters are not allowed."
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "Numbers must be finite."
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = payload_problem(key, depth + 1) or payload_problem(item, depth + 1)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = payload_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
 class EventSerializer(serializers.ModelSerializer):
-    """A behaviour event; `customer` is the customer's external id."""
+    """A behaviour event; `customer` is the customer's external id; `payload` any JSON
+    object of finite numbers and plain text, at most MAX_PAYLOAD_DEPTH levels deep."""
 
     customer = ExternalIdRelatedField(queryset=Customer.objects.all())
     payload = serializers.DictField(required=False, default=dict)
+
+    def validate_payload(self, value: dict[str, Any]) -> dict[str, Any]:
+        problem = payload_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     serializer_field_mapping = RecordSerializer.serializer_field_mapping
 

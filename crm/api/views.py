@@ -11,6 +11,7 @@ update, it needs `add_<model>` to create and `change_<model>` to update.
 
 from __future__ import annotations
 
+from datetime import UTC
 from functools import cached_property
 from typing import Any
 
@@ -32,10 +33,10 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm.api.parsers import JSONParser
 from crm.api.serializers import (
     PRELOADED_REFS,
     CustomerSerializer,
@@ -63,10 +64,34 @@ from crm.services import (
 # --- Filters ------------------------------------------------------------------------------
 
 
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time, moved to UTC before it reaches the query.
+
+    Both were 500s the API fuzz found: SQLite overflowed on 9999-12-31T23:59-14:00 (now a
+    400 naming the parameter), and PostgreSQL refuses offsets beyond 15:59 that Python
+    accepts (-18:22), which UTC does not carry.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise DjangoValidationError("Datetime value out of range.", code="overflow") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """django-filter's ISO 8601 filter, compared in UTC (UtcDateTimeField)."""
+
+    field_class = UtcDateTimeField
+
+
 class UpdatedSinceFilterSet(django_filters.FilterSet):
     """`updated_since`: records changed in the CRM at or after a time, for incremental sync."""
 
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = IsoDateTimeFilter(
         field_name="updated_in_crm_at",
         lookup_expr="gte",
         help_text="Only records created or changed in the CRM at or after this ISO 8601 time.",
@@ -87,8 +112,8 @@ class CustomerFilter(UpdatedSinceFilterSet):
 
 class OrderFilter(UpdatedSinceFilterSet):
     customer = customer_ref_filter()
-    placed_since = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
-    placed_before = django_filters.IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
+    placed_since = IsoDateTimeFilter(field_name="placed_at", lookup_expr="gte")
+    placed_before = IsoDateTimeFilter(field_name="placed_at", lookup_expr="lt")
 
     class Meta:
         model = Order
@@ -122,8 +147,8 @@ class TicketMessageFilter(UpdatedSinceFilterSet):
 
 class EventFilter(django_filters.FilterSet):
     customer = customer_ref_filter()
-    occurred_since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_since = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -170,6 +195,14 @@ class UpsertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def perform_upsert(self, external_id: str, fields: dict[str, Any]) -> tuple[models.Model, bool]:
         """Call the service that creates or updates the record; return (record, created)."""
         raise NotImplementedError
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # No stored id contains NUL (the serializers refuse it), and PostgreSQL refuses to
+        # even compare with one: a NUL in the URL was a 500 before it was a 404.
+        for value in kwargs.values():
+            if "\x00" in str(value):
+                raise NotFound("No record has an external id with a NUL character.")
 
     def find_existing(self, external_id: str) -> models.Model | None:
         """The stored record with this external id, if any."""

@@ -27,12 +27,18 @@ def held_out(review_id: int) -> bool:
 
 
 def shop_review_rows() -> tuple[list[Row], list[Row]]:
-    """(training rows, held-out rows) from every review with text, labelled by its rating."""
+    """(training rows, held-out rows) from every review with text, labelled by its rating;
+    never an erased customer's (their texts are blanked, but a review loaded after the
+    erasure must not become training data either)."""
     from crm.models import Review
 
     train: list[Row] = []
     test: list[Row] = []
-    reviews = Review.objects.only("pk", "rating", "title", "body").order_by("pk")
+    reviews = (
+        Review.objects.filter(customer__is_erased=False)
+        .only("pk", "rating", "title", "body")
+        .order_by("pk")
+    )
     for review in reviews.iterator(chunk_size=2000):
         text = review.text
         if text.strip():

@@ -6,9 +6,9 @@ In CI that is Redis and PostgreSQL; with no environment, the filesystem broker a
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from crm.api.tokens import api_token_create
 from sentiment.models import SentimentScore
 from tests.conftest import wait_for
 from tests.factories import CustomerFactory, UserFactory
@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def integration_client() -> APIClient:
     user = UserFactory(is_superuser=True)
+    _, key = api_token_create(name="test integration", user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 
