@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_CUSTOMERS ?= 2000
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: install browser demo test lint worker benchmarks churn-benchmarks uplift-coverage clean
+.PHONY: install browser demo test faults lint worker benchmarks churn-benchmarks uplift-coverage clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ browser:
 
 test: lint browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Fault tests (tests/faults): real workers killed, a Redis of their own stopped and started,
+# messages delivered twice; on PostgreSQL (DATABASE_URL, default a local crm_faults).
+# FAULTS_RESTART_POSTGRES=1 also restarts the machine's PostgreSQL mid-work (CI does).
+FAULTS_REDIS_PORT ?= 6390
+faults: install
+	@redis-server --port $(FAULTS_REDIS_PORT) --bind 127.0.0.1 --save "" --appendonly no \
+		--daemonize yes >/dev/null
+	@trap 'redis-cli -p $(FAULTS_REDIS_PORT) shutdown nosave >/dev/null 2>&1 || true' EXIT; \
+	FAULTS_REDIS_PORT=$(FAULTS_REDIS_PORT) REDIS_URL=redis://127.0.0.1:$(FAULTS_REDIS_PORT)/0 \
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/crm_faults} \
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)
 
 # Runs the product with demo data: web server + a real Celery worker (with beat).
 # Ctrl-C stops everything it started.

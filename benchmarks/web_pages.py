@@ -114,9 +114,17 @@ def _nightly() -> None:
     from sentiment.services import voice_aggregate
 
     if not CurrentRisk.objects.exists():
+        from interventions.services import last_contact_sync
+
         started = time.perf_counter()
-        print(f"current risk rebuilt for {rebuild_current_risk()} customers in "
+        rebuilt = rebuild_current_risk()
+        last_contact_sync(customer_ids=None)
+        print(f"current risk rebuilt for {rebuilt} customers in "
               f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # autovacuum may be off: plans need statistics
+        cursor.execute("ANALYZE")
     started = time.perf_counter()
     rows = voice_aggregate(weeks=settings.SENTIMENT_VOICE_WEEKS + 1)
     print(f"voice weeks aggregated ({rows} rows) in {time.perf_counter() - started:.1f} s")

@@ -44,13 +44,26 @@ def _metrics_table(report: dict[str, Any]) -> SafeString:
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "is_active", "created_at", "validation_cutoff", "auc", "brier_score",
-                    "text_gain", "promotion_note")  # fmt: skip
+                    "text_gain", "artifact", "promotion_note")  # fmt: skip
     list_filter = ("is_active", "algorithm", "horizon_days", "target")
     fields = ("algorithm", "target", "horizon_days", "is_active", "activated_at",
               "promotion_note", "validation_cutoff", "cutoffs", "customers", "metrics_table",
               "calibration_table", "candidates", "feature_list", "training_data_hash",
-              "artifact_path", "artifact_sha256", "library_versions", "created_at")  # fmt: skip
+              "artifact", "artifact_path", "artifact_sha256", "library_versions",
+              "created_at")  # fmt: skip
     readonly_fields = fields
+
+    @admin.display(description="artifact")
+    def artifact(self, obj: ModelVersion) -> SafeString:
+        """Whether the file could serve now (present, checksum matches): a deleted or
+        corrupted artifact shows here, with why, while workers fall back or stop."""
+        from churnmodel.registry import ModelRefused, check_artifact
+
+        try:
+            check_artifact(obj)
+        except ModelRefused as exc:
+            return format_html('<strong class="errornote">refused: {}</strong>', exc)
+        return format_html("{}", "ok")
 
     @admin.display(description="ROC-AUC")
     def auc(self, obj: ModelVersion) -> str:

@@ -107,9 +107,20 @@ class ScoringRun(models.Model):
         default=dict, help_text="The k-means scaler, centroids, names and sizes."
     )
     error = models.TextField(blank=True)
+    task_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The Celery task that ran it: a redelivered task finishes this run "
+        "instead of starting another.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task_id"], condition=~Q(task_id=""), name="one_run_per_task"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} at {self.started_at:%Y-%m-%d %H:%M}"
@@ -134,9 +145,22 @@ class ChurnScore(models.Model):
     )
     segment = models.CharField(max_length=60, blank=True)
     scored_at = models.DateTimeField()
+    task_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The Celery task of an incremental re-score: the same message delivered "
+        "twice writes one row.",
+    )
 
     class Meta:
         ordering = ["-scored_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "task_id"],
+                condition=~Q(task_id=""),
+                name="one_score_per_customer_task",
+            )
+        ]
         indexes = [
             models.Index(fields=["customer", "-scored_at"], name="churn_score_customer_time"),
             models.Index(fields=["band", "-scored_at"], name="churn_score_band_time"),
@@ -169,7 +193,17 @@ class CurrentRisk(models.Model):
     spend_365d = models.DecimalField(
         max_digits=12, decimal_places=2, help_text="Spend in the 365 days up to scored_at."
     )
+    complaints = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text='Aspects mentioned negatively in the 90 days up to scored_at, as ",a,b,".',
+    )
     scored_at = models.DateTimeField()
+    last_contact_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The newest treatment that counts as a contact (kept by interventions).",
+    )
 
     class Meta:
         indexes = [
@@ -178,6 +212,7 @@ class CurrentRisk(models.Model):
             models.Index(fields=["-spend_365d", "customer"], name="current_risk_spend"),
             models.Index(fields=["segment", "-probability"], name="current_risk_segment"),
             models.Index(fields=["-scored_at", "customer"], name="current_risk_recent"),
+            models.Index(fields=["last_contact_at"], name="current_risk_contact"),
         ]
 
     def __str__(self) -> str:

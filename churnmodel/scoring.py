@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from churnmodel import reasons as reasons_module
@@ -100,18 +101,31 @@ def _latest_segments() -> dict[str, Any]:
     return run.segments if run else {}
 
 
-def score_customers(customer_ids: Iterable[int], *, at: datetime | None = None) -> int:
+def score_customers(
+    customer_ids: Iterable[int], *, at: datetime | None = None, task_id: str = ""
+) -> int:
     """Re-score these customers now (or as of `at`); return how many rows were written.
-    Erased or unknown ids are skipped."""
-    ids = sorted(set(customer_ids))
+    Erased or unknown ids are skipped. With the `task_id` of the message that asked,
+    customers that message already re-scored are skipped (a redelivery writes nothing),
+    and a unique constraint stops two deliveries racing: the loser raises IntegrityError
+    and has written nothing."""
+    ids = set(customer_ids)
+    if task_id:
+        ids -= set(
+            ChurnScore.objects.filter(task_id=task_id, customer_id__in=ids).values_list(
+                "customer_id", flat=True
+            )
+        )
     if not ids:
         return 0
     serving = _serving()
     at = at or timezone.now()
-    frame = feature_frame(at, Customer.objects.filter(pk__in=ids, is_erased=False))
+    frame = feature_frame(at, Customer.objects.filter(pk__in=sorted(ids), is_erased=False))
     if frame.empty:
         return 0
     rows = _rows(serving, frame, at, _latest_segments(), None)
+    for row in rows:
+        row.task_id = task_id
     with transaction.atomic():
         record_scores(rows)
     return len(rows)
@@ -127,7 +141,7 @@ def _chunks(at: datetime, size: int) -> Iterable[Any]:
 
 WRITE_CHUNK = 10_000
 COPY_COLUMNS = ("customer_id", "model_version_id", "run_id", "probability", "band",
-                "horizon_days", "target", "reasons", "segment", "scored_at")  # fmt: skip
+                "horizon_days", "target", "reasons", "segment", "scored_at", "task_id")  # fmt: skip
 
 
 def record_scores(rows: list[ChurnScore]) -> None:
@@ -149,16 +163,22 @@ def _write(rows: list[ChurnScore]) -> None:
         return
     table = ChurnScore._meta.db_table
     sql = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # The raw driver's errors are wrapped as Django's (a unique violation: IntegrityError).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             values = (row.customer_id, row.model_version_id, row.run_id, row.probability,
                       row.band, row.horizon_days, row.target, json.dumps(row.reasons),
-                      row.segment, row.scored_at)  # fmt: skip
+                      row.segment, row.scored_at, row.task_id)  # fmt: skip
             copy.write_row(values)
 
 
 CURRENT_COLUMNS = ("customer_id", "probability", "band", "segment", "top_reason", "spend_365d",
-                   "scored_at")  # fmt: skip
+                   "complaints", "scored_at")  # fmt: skip
+COMPLAINT_DAYS = 90
 UPSERT_CHUNK = 500
 
 
@@ -181,17 +201,21 @@ def _refresh_current_risk(rows: list[ChurnScore]) -> None:
         if seen is None or row.scored_at >= seen.scored_at:
             newest[row.customer_id] = row
     spend: dict[int, Any] = {}
+    complaints: dict[int, set[str]] = {}
     for at in {row.scored_at for row in newest.values()}:
         ids = [c for c, row in newest.items() if row.scored_at == at]
         for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
             totals = (
                 Order.objects.spend_in_year_to(at)
-                .filter(customer_id__in=ids[start : start + 5000])
+                .filter(customer_id__in=chunk)
                 .values("customer_id")
                 .annotate(total=Sum("total"))
                 .values_list("customer_id", "total")
             )
             spend.update(totals)
+            for customer, aspect in _complaints(chunk, at):
+                complaints.setdefault(customer, set()).add(aspect)
     by_column = {f.column: f for f in CurrentRisk._meta.concrete_fields}
     fields = [by_column[c] for c in CURRENT_COLUMNS]
     table = connection.ops.quote_name(CurrentRisk._meta.db_table)
@@ -199,16 +223,17 @@ def _refresh_current_risk(rows: list[ChurnScore]) -> None:
     ordered = [newest[c] for c in sorted(newest)]
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), UPSERT_CHUNK):
-            chunk = ordered[start : start + UPSERT_CHUNK]
+            batch = ordered[start : start + UPSERT_CHUNK]
             params: list[Any] = []
-            for row in chunk:
+            for row in batch:
                 values = (row.customer_id, row.probability, row.band, row.segment,
                           _top_reason(row.reasons), spend.get(row.customer_id, 0),
+                          _delimited(complaints.get(row.customer_id, ())),
                           row.scored_at)  # fmt: skip
                 params += [
                     f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)
                 ]
-            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(chunk))
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(batch))
             # Only our own table and column names are formatted in; values are parameters.
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(CURRENT_COLUMNS)}) VALUES {placeholders} "  # noqa: S608
@@ -216,6 +241,33 @@ def _refresh_current_risk(rows: list[ChurnScore]) -> None:
                 f"WHERE {table}.scored_at <= excluded.scored_at",
                 params,
             )
+
+
+def _complaints(customer_ids: list[int], at: datetime) -> Any:
+    """(customer, aspect) pairs: aspects the customer's texts of the COMPLAINT_DAYS up to
+    `at` mention negatively (primary analyzer, current content)."""
+    from datetime import timedelta
+
+    from sentiment.models import AspectMention
+
+    return (
+        AspectMention.objects.filter(
+            label="negative",
+            score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
+            score__content_hash=F("score__text__content_hash"),
+            score__text__customer_id__in=customer_ids,
+            score__text__written_at__gt=at - timedelta(days=COMPLAINT_DAYS),
+            score__text__written_at__lte=at,
+        )
+        .values_list("score__text__customer_id", "aspect")
+        .distinct()
+    )
+
+
+def _delimited(aspects: Iterable[str]) -> str:
+    """ ",delivery,price," so that one aspect is found with a plain `contains`."""
+    names = sorted(aspects)
+    return f",{','.join(names)}," if names else ""
 
 
 def rebuild_current_risk(*, chunk_size: int = WRITE_CHUNK) -> int:
@@ -232,12 +284,24 @@ def rebuild_current_risk(*, chunk_size: int = WRITE_CHUNK) -> int:
     return len(ids)
 
 
-def score_all(*, at: datetime | None = None, chunk_size: int | None = None) -> ScoringRun:
+def score_all(
+    *, at: datetime | None = None, chunk_size: int | None = None, task_id: str = ""
+) -> ScoringRun:
     """The batch: score every customer, refit segments, measure drift; return the run (a
-    failure is recorded on it, then raised)."""
+    failure is recorded on it, then raised).
+
+    With the `task_id` of the message that asked, a redelivery of that message (its
+    worker died mid-batch) finishes the same run, as of the same moment, scoring only the
+    customers it has no row for yet; a run already finished is returned as it is."""
     serving = _serving()
-    at = at or timezone.now()
-    run = ScoringRun.objects.create(started_at=timezone.now(), model_version=serving.version)
+    run = ScoringRun.objects.filter(task_id=task_id).first() if task_id else None
+    if run is not None and run.finished_at is not None:
+        return run
+    if run is None:
+        run = ScoringRun.objects.create(
+            started_at=timezone.now(), model_version=serving.version, task_id=task_id
+        )
+    at = at or run.started_at
     try:
         _score_all(run, serving, at, chunk_size or settings.CHURN_SCORE_CHUNK)
     except Exception as exc:  # recorded on the run for the admin, then raised as it was
@@ -260,8 +324,10 @@ def _score_all(run: ScoringRun, serving: Serving, at: datetime, size: int) -> No
         f for f, value in run.drift.items() if value > settings.CHURN_DRIFT_THRESHOLD
     )
     run.segments = segments.fit(frame, settings.CHURN_SEGMENTS)
-    for start in range(0, len(frame), WRITE_CHUNK):
-        rows = _rows(serving, frame.iloc[start : start + WRITE_CHUNK], at, run.segments, run)
+    done = set(run.scores.values_list("customer_id", flat=True))  # by an earlier delivery
+    todo = frame[~frame.index.isin(done)] if done else frame
+    for start in range(0, len(todo), WRITE_CHUNK):
+        rows = _rows(serving, todo.iloc[start : start + WRITE_CHUNK], at, run.segments, run)
         with transaction.atomic():
             record_scores(rows)
     run.customers = len(frame)

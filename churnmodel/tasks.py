@@ -2,8 +2,8 @@
 
 `churnmodel.score_customers` is what lower apps chain to by name (DESIGN.md): the
 sentiment worker after it scores a customer's new text, and the CRM's receivers here when
-orders or tickets arrive. Both are safe to run twice: a re-score appends one more history
-row with the same facts, it never changes an earlier one.
+orders or tickets arrive. Both are safe to run twice: the rows they write carry the
+message's task id, so a redelivered message adds no second history row.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import current_app, shared_task
+from celery import current_app, current_task, shared_task
 from django.conf import settings
+from django.db import IntegrityError
 from kombu.exceptions import OperationalError as BrokerError
 
 from churnmodel import scoring
@@ -36,14 +37,24 @@ def hand_over(task_name: str | None, *args: Any) -> bool:
     return True
 
 
+def _task_id() -> str:
+    """The id of the message being worked on ("" when called directly, not by a worker)."""
+    return str(getattr(current_task.request, "id", None) or "") if current_task else ""
+
+
 @database_task("churnmodel.score_customers")
 def score_customers(customer_ids: list[int]) -> int:
     """Re-score these customers with the serving model now; 0 when no model is active yet
-    (nothing to do until `churn_train` has run, not an error to retry)."""
+    (nothing to do until `churn_train` has run, not an error to retry).
+
+    Idempotent per message: the rows carry the task id, so a redelivered message (a worker
+    died, or the broker delivered it twice) writes no second row and hands nobody on."""
     try:
-        written = scoring.score_customers(customer_ids)
+        written = scoring.score_customers(customer_ids, task_id=_task_id())
     except (scoring.NoModel, ModelRefused) as exc:
         logger.info("Churn re-score of %d customers skipped: %s", len(customer_ids), exc)
+        return 0
+    except IntegrityError:  # a parallel delivery of this same message wrote them first
         return 0
     if written:
         hand_over(settings.CHURN_SCORED_TASK, sorted(set(customer_ids)))
@@ -52,11 +63,14 @@ def score_customers(customer_ids: list[int]) -> int:
 
 @database_task("churnmodel.score_all")
 def score_all() -> int:
-    """The nightly batch: every customer, segments refit, drift measured."""
+    """The nightly batch: every customer, segments refit, drift measured. A redelivered
+    message finishes its run (see scoring.score_all) rather than starting a second."""
     try:
-        run = scoring.score_all()
+        run = scoring.score_all(task_id=_task_id())
     except (scoring.NoModel, ModelRefused) as exc:
         logger.warning("Nightly churn scoring skipped: %s", exc)
+        return 0
+    except IntegrityError:  # a parallel delivery of this same message has the run
         return 0
     hand_over(settings.CHURN_BATCH_SCORED_TASK)
     return run.customers

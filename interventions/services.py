@@ -25,9 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from churnmodel.models import CurrentRisk
 from crm.models import Customer, Order
 from interventions.models import (
     Action,
@@ -246,6 +247,8 @@ def _record(rule: Rule, customer: Customer, at: datetime, cost: Decimal) -> Deci
                 cost=Decimal(0) if control else cost,
                 window_days=settings.CHURN_HORIZON_DAYS,
             )
+            if not control:
+                last_contact_sync(customer_ids=[customer.pk])
     except IntegrityError:  # another worker decided for this customer a moment ago
         return Decision(None, "an intervention is open (decided concurrently)")
     outcome = {
@@ -359,13 +362,31 @@ def _prepare(intervention: Intervention, at: datetime) -> Email | None:
     return email
 
 
+def last_contact_sync(*, customer_ids: Iterable[int] | None) -> int:
+    """Copy each customer's newest contact (a treatment not failed or rejected) onto their
+    CurrentRisk row, which the at-risk list filters and sorts on; None: every customer
+    (after `rebuild_current_risk`). Called wherever a decision is made or undone, inside
+    its transaction. Returns the rows updated."""
+    newest = (
+        contacts(customer=OuterRef("customer"), group=Group.TREATED)
+        .order_by("-decided_at")
+        .values("decided_at")[:1]
+    )
+    rows = CurrentRisk.objects.all()
+    if customer_ids is not None:
+        rows = rows.filter(customer_id__in=list(customer_ids))
+    return rows.update(last_contact_at=Subquery(newest))
+
+
 def _fail(intervention: Intervention, error: str, at: datetime) -> None:
     intervention.status = Status.FAILED
     intervention.error = error
     intervention.is_open = False
     intervention.cost = Decimal(0)
     intervention.closed_at = at
-    intervention.save(update_fields=["status", "error", "is_open", "cost", "closed_at"])
+    with transaction.atomic():
+        intervention.save(update_fields=["status", "error", "is_open", "cost", "closed_at"])
+        last_contact_sync(customer_ids=[intervention.customer_id])
     logger.warning("Intervention %s failed: %s", intervention.pk, error)
 
 
@@ -377,6 +398,8 @@ def send_prepared_email(
     with transaction.atomic():
         email = Email.objects.select_for_update().select_related("intervention").get(pk=email_id)
         intervention = email.intervention
+        if email.sent_at is None and not email.to:
+            return str(intervention.status)  # erased after it was prepared: nobody to mail
         if email.sent_at is None:
             EmailMessage(email.subject, email.body, to=[email.to], connection=connection).send()
             email.sent_at = at or timezone.now()
@@ -410,6 +433,7 @@ def approve(intervention: Intervention, user: Any, *, approved: bool = True) -> 
             locked.cost = Decimal(0)
             locked.closed_at = timezone.now()
             locked.save(update_fields=["status", "decided_by", "is_open", "cost", "closed_at"])
+            last_contact_sync(customer_ids=[locked.customer_id])
     if approved:
         carry_out(intervention.pk)
 
@@ -515,6 +539,9 @@ def _measure(ids: list[int], at: datetime) -> int:
                 intervention.status = Status.CLOSED
             intervention.closed_at = intervention.closed_at or at
             intervention.save()
+        expired = [i.customer_id for i in interventions if i.status == Status.REJECTED]
+        if expired:  # never approved: not a contact after all
+            last_contact_sync(customer_ids=expired)
         # A call nobody made in the window leaves the queue: it is too late to matter.
         for call in CallTask.objects.filter(intervention__in=ids, completed_at__isnull=True):
             call.completed_at = at

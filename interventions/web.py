@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import (
@@ -18,7 +17,6 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -34,7 +32,7 @@ from crm.web.sections import Section, TimelineItem, register_section, register_t
 from interventions import services
 from interventions.models import CallTask, Intervention, Rule
 from interventions.selectors import latest_score_field, spend_365d_of
-from sentiment.models import Aspect, AspectMention
+from sentiment.models import Aspect
 
 # When a ticket is due, by its priority (hours after it was opened).
 TICKET_DUE_HOURS: dict[int, int] = {
@@ -163,14 +161,15 @@ SORTS = {
     "value": (F("spend_365d").desc(), "customer_id"),
     "recent": (F("scored_at").desc(), "customer_id"),
     # Longest since anyone acted first; never contacted before all.
-    "contact": (F("last_contact").asc(nulls_first=True), "customer_id"),
+    "contact": (F("last_contact_at").asc(nulls_first=True), "customer_id"),
 }
 PAGE_SIZE = 50
 
 
 def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
     """Each customer's current risk, filtered by band, segment, an aspect they complained
-    about in the last 90 days, an open ticket, and when they were last contacted."""
+    about in the 90 days before it was scored, an open ticket, and when they were last
+    contacted (a treatment, not a hold-out)."""
     now = timezone.now()
     rows = CurrentRisk.objects.select_related("customer").filter(customer__is_erased=False)
     if params.get("band") in Band.values:
@@ -178,13 +177,7 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
     if params.get("segment"):
         rows = rows.filter(segment=params["segment"])
     if params.get("aspect") in Aspect.values:
-        complained = AspectMention.objects.filter(
-            score__text__written_at__gt=now - timedelta(days=90),
-            score__analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
-            aspect=params["aspect"],
-            label="negative",
-        ).values("score__text__customer_id")
-        rows = rows.filter(customer_id__in=complained)  # one semi-join, not one per row
+        rows = rows.filter(complaints__contains=f",{params['aspect']},")
     open_ticket = Exists(
         Ticket.objects.filter(customer=OuterRef("customer"), status__in=("open", "pending"))
     )
@@ -192,15 +185,10 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
         rows = rows.filter(open_ticket)
     elif params.get("ticket") == "none":
         rows = rows.filter(~open_ticket)
-    contacts = Intervention.objects.filter(customer=OuterRef("customer"))
     if params.get("contacted") == "never":
-        rows = rows.filter(~Exists(contacts))
+        rows = rows.filter(last_contact_at__isnull=True)
     elif params.get("contacted", "").isdigit():
-        since = now - timedelta(days=int(params["contacted"]))
-        rows = rows.filter(Exists(contacts.filter(decided_at__gte=since)))
-    # Computed for the page's rows only, unless the sort needs it for all.
-    last = contacts.order_by("-decided_at").values("decided_at")[:1]
-    rows = rows.annotate(last_contact=Subquery(last))
+        rows = rows.filter(last_contact_at__gte=now - timedelta(days=int(params["contacted"])))
     return rows.order_by(*SORTS.get(params.get("sort", "risk"), SORTS["risk"]))
 
 

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from churnmodel import reasons, scoring, segments
-from churnmodel.models import Band, ChurnScore, CurrentRisk, ModelVersion, band_for
+from churnmodel.models import Band, ChurnScore, CurrentRisk, ModelVersion, ScoringRun, band_for
 from churnmodel.registry import load
 from crm.models import Customer, Order
 from sentiment.services import texts_score
@@ -281,3 +281,44 @@ def test_a_failed_batch_is_recorded_on_its_run(trained) -> None:
         scoring.score_all()
     run = ScoringRun.objects.get()
     assert run.finished_at is None and "disk full" in run.error
+
+
+def test_a_rescore_message_delivered_twice_writes_one_row_per_customer(trained) -> None:
+    customers = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:3])
+    assert scoring.score_customers(customers, task_id="task-1") == 3
+    assert scoring.score_customers(customers, task_id="task-1") == 0
+    assert scoring.score_customers([*customers, customers[-1] + 1], task_id="task-1") <= 1
+    assert ChurnScore.objects.filter(task_id="task-1").values("customer").distinct().count() == (
+        ChurnScore.objects.filter(task_id="task-1").count())  # fmt: skip
+    assert scoring.score_customers(customers[:1], task_id="task-2") == 1  # another message
+
+
+def test_a_batch_redelivered_after_its_worker_died_finishes_the_same_run(trained) -> None:
+    """GIVEN a nightly batch whose worker died after writing the first chunk
+    WHEN the same message is delivered again, and then once more after it finished
+    THEN the run is completed with every customer scored once, as of the run's moment."""
+    everyone = Customer.objects.filter(is_erased=False).count()
+    real = scoring.record_scores
+    calls = []
+
+    def first_chunk_then_die(rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise SystemExit("killed")  # the first chunk is committed, the second not
+        real(rows)
+
+    with (
+        mock.patch.object(scoring, "WRITE_CHUNK", 5),
+        mock.patch.object(scoring, "record_scores", side_effect=first_chunk_then_die),
+        pytest.raises(SystemExit),
+    ):
+        scoring.score_all(task_id="nightly-2")
+    run = ScoringRun.objects.get(task_id="nightly-2")
+    assert run.finished_at is None and run.scores.count() == 5
+
+    again = scoring.score_all(task_id="nightly-2")
+    assert again.pk == run.pk and again.finished_at is not None
+    assert run.scores.count() == everyone == run.scores.values("customer").distinct().count()
+    assert set(run.scores.values_list("scored_at", flat=True)) == {run.started_at}
+    assert scoring.score_all(task_id="nightly-2").pk == run.pk
+    assert run.scores.count() == everyone

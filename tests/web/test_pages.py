@@ -190,9 +190,12 @@ def test_the_at_risk_list_filters_and_sorts(call_rule) -> None:
     assert "High Risk" in only_high and "Low Risk" not in only_high
     loyal = agent.get("/at-risk/?segment=loyal+high+spenders").content.decode()
     assert "Low Risk" in loyal and "High Risk" not in loyal
-    review = ReviewFactory(customer=low, rating=1, title="", created_at=timezone.now(),
+    review = ReviewFactory(customer=low, rating=1, title="",
+                           created_at=timezone.now() - timedelta(days=1),
                            body="The delivery was two weeks late. Awful service.")  # fmt: skip
     texts_score(text_ids=[review.customer_text.pk])
+    assert "Low Risk" not in agent.get("/at-risk/?aspect=delivery").content.decode()
+    score(low, 0.1, "low", "loyal high spenders")  # the re-score the new text brings
     late = agent.get("/at-risk/?aspect=delivery").content.decode()
     assert "Low Risk" in late and "High Risk" not in late
 
