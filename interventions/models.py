@@ -12,6 +12,7 @@ import secrets
 import string
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -154,7 +155,12 @@ class Rule(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    # How many customers the rule matched when last counted (interventions.count_matches,
+    # every few minutes; cleared by any edit): the rules page reads this instead of
+    # counting every rule over every customer per request. Not part of the change history.
+    matches_now = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    matches_counted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["matches_now", "matches_counted_at"])
 
     class Meta:
         ordering = ["-priority", "name"]
@@ -162,6 +168,15 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # An edit may change whom the rule matches: the stored count no longer holds.
+        # (Counts themselves are written with QuerySet.update, which never comes here.)
+        self.matches_now, self.matches_counted_at = None, None
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "matches_now", "matches_counted_at"}
+        super().save(*args, **kwargs)
 
     @property
     def needs_consent(self) -> bool:

@@ -362,6 +362,16 @@ def _prepare(intervention: Intervention, at: datetime) -> Email | None:
     return email
 
 
+def rule_matches_count(*, rule: Rule, at: datetime | None = None) -> int:
+    """Count whom `rule` matches now and store it on the rule (without touching its change
+    history); the rules page shows it with its time. Idempotent: a recount overwrites."""
+    at = at or timezone.now()
+    count = rule_matches(rule, at=at).count()
+    Rule.objects.filter(pk=rule.pk).update(matches_now=count, matches_counted_at=at)
+    rule.matches_now, rule.matches_counted_at = count, at
+    return count
+
+
 def last_contact_sync(*, customer_ids: Iterable[int] | None) -> int:
     """Copy each customer's newest contact (a treatment not failed or rejected) onto their
     CurrentRisk row, which the at-risk list filters and sorts on; None: every customer

@@ -81,3 +81,16 @@ def demo_season() -> str:
     from interventions.simulation import demo_season as run
 
     return run()
+
+
+@database_task("interventions.count_matches")
+def count_matches() -> int:
+    """Every few minutes (beat): recount whom each rule matches, for the rules page.
+
+    Idempotent: each count overwrites the last."""
+    from interventions.models import Rule
+
+    rules = list(Rule.objects.all())
+    for rule in rules:
+        services.rule_matches_count(rule=rule)
+    return len(rules)

@@ -185,11 +185,14 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
         rows = rows.filter(open_ticket)
     elif params.get("ticket") == "none":
         rows = rows.filter(~open_ticket)
+    sort = params.get("sort", "risk")
     if params.get("contacted") == "never":
         rows = rows.filter(last_contact_at__isnull=True)
+        if sort == "contact":  # all equal (never): the tie-break alone, which an index serves
+            return rows.order_by("customer_id")
     elif params.get("contacted", "").isdigit():
         rows = rows.filter(last_contact_at__gte=now - timedelta(days=int(params["contacted"])))
-    return rows.order_by(*SORTS.get(params.get("sort", "risk"), SORTS["risk"]))
+    return rows.order_by(*SORTS.get(sort, SORTS["risk"]))
 
 
 @requires("churnmodel.view_churnscore")
@@ -325,8 +328,9 @@ def approval_action(request: HttpRequest, pk: int) -> HttpResponse:
 @requires("interventions.view_rule")
 def rules(request: HttpRequest) -> HttpResponse:
     """Every rule with its status, this month's spend against its budget and how many
-    customers it matches now (the admin's dry run has the detail)."""
-    from interventions.selectors import month_spend, rule_matches
+    customers it matched when last counted (every few minutes, by the beat; a rule never
+    counted, or edited since, is counted here); the dry run counts live."""
+    from interventions.selectors import month_spend
 
     now = timezone.now()
     today = timezone.localdate()
@@ -340,15 +344,9 @@ def rules(request: HttpRequest) -> HttpResponse:
             status = "ended"
         else:
             status = "in force"
-        spend = month_spend(rule, now)
-        rows.append(
-            {
-                "rule": rule,
-                "status": status,
-                "spend": spend,
-                "matches": rule_matches(rule, at=now).count(),
-            }
-        )
+        if rule.matches_now is None:
+            services.rule_matches_count(rule=rule, at=now)
+        rows.append({"rule": rule, "status": status, "spend": month_spend(rule, now)})
     return render(request, "web/rules.html", {"rows": rows})
 
 
@@ -358,7 +356,11 @@ def dry_run(request: HttpRequest, pk: int) -> HttpResponse:
     from interventions.selectors import rule_dry_run
 
     rule = get_object_or_404(Rule, pk=pk)
-    return render(request, "web/dry_run.html", {"rule": rule, "result": rule_dry_run(rule)})
+    result = rule_dry_run(rule)
+    Rule.objects.filter(pk=rule.pk).update(  # as fresh a count as there is
+        matches_now=result.matching, matches_counted_at=timezone.now()
+    )
+    return render(request, "web/dry_run.html", {"rule": rule, "result": result})
 
 
 @requires("interventions.view_results")

@@ -324,6 +324,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "churnmodel.score_all",
         "schedule": crontab(hour=CHURN_NIGHTLY_HOUR, minute=30),
     },
+    "interventions-count-matches": {
+        "task": "interventions.count_matches",
+        "schedule": timedelta(minutes=env_int("INTERVENTIONS_COUNT_MINUTES", 10)),
+        "options": {"expires": 300},
+    },
     "interventions-outcomes-nightly": {
         "task": "interventions.measure_outcomes",
         "schedule": crontab(hour=INTERVENTIONS_NIGHTLY_HOUR, minute=0),

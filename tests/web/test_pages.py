@@ -252,3 +252,33 @@ def test_marketing_reads_rules_with_a_dry_run_and_results_with_their_chart() -> 
     assert "Ana Lopez" in dry
     results = marketer.get("/results/").content.decode()
     assert "<svg" in results and "No interventions yet." in results
+
+
+def test_the_rules_page_shows_the_stored_match_count_recounted_by_beat_and_after_edits() -> None:
+    """GIVEN a rule counted on first view WHEN another customer comes to match THEN the page
+    keeps the stored count until the periodic recount or an edit of the rule, and
+    counting leaves the rule's change history alone."""
+    from interventions.tasks import count_matches
+
+    score(CustomerFactory(name="First"), 0.8, "high", "")
+    rule = Rule.objects.create(name="calls", action=Action.CALL, call_instructions="Ask",
+                               call_due_hours=24, requires_consent=False,
+                               min_band="high")  # fmt: skip
+    marketer = signed_in("Marketing")
+
+    def shown() -> int:
+        page = marketer.get("/rules/").content.decode()
+        row = page.split("<td>calls</td>")[1].split("</tr>")[0]
+        return int(row.split("<td>")[6].split()[0])  # the "Matches now" cell
+
+    assert shown() == 1
+    score(CustomerFactory(name="Second"), 0.9, "high", "")
+    assert shown() == 1  # stored
+    count_matches()
+    assert shown() == 2
+    history = rule.history.count()
+    rule.min_band = "medium"
+    rule.save()
+    score(CustomerFactory(name="Third"), 0.5, "medium", "")
+    assert shown() == 3  # the edit cleared the count: counted afresh
+    assert rule.history.count() == history + 1  # the edit, not the counts
