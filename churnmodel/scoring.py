@@ -146,9 +146,18 @@ COPY_COLUMNS = ("customer_id", "model_version_id", "run_id", "probability", "ban
 
 def record_scores(rows: list[ChurnScore]) -> None:
     """Append score rows to the history and make each customer's newest one their
-    CurrentRisk. Call inside a transaction: the two writes stand or fall together."""
+    CurrentRisk. Call inside a transaction: the two writes stand or fall together.
+
+    An erased customer never has a CurrentRisk row (the at-risk list counts the table
+    without joining customers): a score computed while their erasure committed is dropped
+    from it here, and the erasure deletes any row written before."""
     _write(rows)
     _refresh_current_risk(rows)
+    ids = sorted({row.customer_id for row in rows})
+    for start in range(0, len(ids), 5000):
+        CurrentRisk.objects.filter(
+            customer_id__in=ids[start : start + 5000], customer__is_erased=True
+        ).delete()
 
 
 def _write(rows: list[ChurnScore]) -> None:

@@ -322,3 +322,17 @@ def test_a_batch_redelivered_after_its_worker_died_finishes_the_same_run(trained
     assert set(run.scores.values_list("scored_at", flat=True)) == {run.started_at}
     assert scoring.score_all(task_id="nightly-2").pk == run.pk
     assert run.scores.count() == everyone
+
+
+def test_an_erased_customer_never_gets_a_current_risk_row(trained) -> None:
+    """A score written for a customer whose erasure committed meanwhile (the race between
+    a re-score and an erasure) leaves them off the at-risk list's table."""
+    customer = Customer.objects.order_by("pk").first()
+    scoring.score_customers([customer.pk])
+    assert CurrentRisk.objects.filter(customer=customer).exists()
+    fresh = scoring.latest_scores().get(customer=customer)
+    Customer.objects.filter(pk=customer.pk).update(is_erased=True)
+    fresh.pk = None
+    fresh.scored_at = timezone.now()
+    scoring.record_scores([fresh])
+    assert not CurrentRisk.objects.filter(customer=customer).exists()
