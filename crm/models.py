@@ -465,7 +465,11 @@ class CustomerText(models.Model):
 
     class Meta:
         ordering = ["-written_at"]
-        indexes = [models.Index(fields=["customer", "written_at"], name="text_customer_time")]
+        indexes = [
+            models.Index(fields=["customer", "written_at"], name="text_customer_time"),
+            # The voice dashboard's live week and recent-text lists: texts by time.
+            models.Index(fields=["written_at"], name="text_time"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(

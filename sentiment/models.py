@@ -114,7 +114,11 @@ class AspectMention(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["score", "aspect"], name="one_mention_per_aspect")
         ]
-        indexes = [models.Index(fields=["aspect", "label"], name="aspect_label")]
+        indexes = [
+            models.Index(fields=["aspect", "label"], name="aspect_label"),
+            # The voice dashboard's most negative mentions of one aspect, worst first.
+            models.Index(fields=["aspect", "label", "polarity"], name="aspect_label_polarity"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_aspect_display()}: {self.label}"

@@ -127,10 +127,11 @@ def voice(request: HttpRequest) -> HttpResponse:
     finished weeks come from the nightly aggregate, the current one is counted live."""
     from datetime import timedelta
 
+    from django.db.models import F
     from django.utils import timezone
 
     from crm.charts import Series, line_chart
-    from sentiment.models import Aspect
+    from sentiment.models import Aspect, AspectMention
     from sentiment.selectors import voice_weeks, week_start
 
     weeks = settings.SENTIMENT_VOICE_WEEKS
@@ -154,15 +155,18 @@ def voice(request: HttpRequest) -> HttpResponse:
         [Series(name, pts) for name, pts in sorted(by_aspect.items())],
         y_min=0,
     )
-    current = {"analyzer": primary, "text__written_at__gt": since}
-    aspect = request.GET.get("aspect") or Aspect.values[0]
+    aspect = request.GET.get("aspect") if request.GET.get("aspect") in Aspect.values else "delivery"
+    # Worst first by how negatively the text speaks of the aspect (the index's order).
     worst = (
-        SentimentScore.objects.filter(
-            **current, label="negative", aspects__aspect=aspect, aspects__label="negative"
+        AspectMention.objects.filter(
+            aspect=aspect,
+            label="negative",
+            score__analyzer=primary,
+            score__content_hash=F("score__text__content_hash"),
+            score__text__written_at__gt=since,
         )
-        .select_related("text__customer", "text__review", "text__message")
-        .order_by("score", "-scored_at")
-        .distinct()[:15]
+        .select_related("score__text__customer", "score__text__review", "score__text__message")
+        .order_by("polarity", "-score__scored_at")[:15]
     )
     context = {
         "trend": trend,
