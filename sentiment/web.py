@@ -127,17 +127,27 @@ def voice(request: HttpRequest) -> HttpResponse:
     finished weeks come from the nightly aggregate, the current one is counted live."""
     from datetime import timedelta
 
-    from django.db.models import F
+    from django.core.cache import cache
     from django.utils import timezone
 
     from crm.charts import Series, line_chart
-    from sentiment.models import Aspect, AspectMention
+    from sentiment.models import Aspect
     from sentiment.selectors import voice_weeks, week_start
 
     weeks = settings.SENTIMENT_VOICE_WEEKS
     since = week_start(timezone.now()) - timedelta(weeks=weeks - 1)
     primary = str(settings.SENTIMENT_PRIMARY_ANALYZER)
-    rows, aggregated_at = voice_weeks(analyzer=primary, since=since)
+    aspect = str(request.GET.get("aspect", ""))
+    aspect = aspect if aspect in Aspect.values else "delivery"
+    # The live part (this week, and the worst mentions) is kept for a few minutes in the
+    # cache: recomputed, the page takes about half a second at 100,000 customers.
+    key = f"voice:{primary}:{since.date()}:{aspect}"
+    cached = cache.get(key) if settings.SENTIMENT_VOICE_CACHE_SECONDS else None
+    if cached is None:
+        cached = (*voice_weeks(analyzer=primary, since=since), list(_worst(primary, aspect, since)))
+        if settings.SENTIMENT_VOICE_CACHE_SECONDS:
+            cache.set(key, cached, settings.SENTIMENT_VOICE_CACHE_SECONDS)
+    rows, aggregated_at, worst = cached
     points = [(r.week, r.mean_score) for r in rows if not r.aspect and r.mean_score is not None]
     trend = line_chart(
         "Mean sentiment by week",
@@ -155,19 +165,6 @@ def voice(request: HttpRequest) -> HttpResponse:
         [Series(name, pts) for name, pts in sorted(by_aspect.items())],
         y_min=0,
     )
-    aspect = request.GET.get("aspect") if request.GET.get("aspect") in Aspect.values else "delivery"
-    # Worst first by how negatively the text speaks of the aspect (the index's order).
-    worst = (
-        AspectMention.objects.filter(
-            aspect=aspect,
-            label="negative",
-            score__analyzer=primary,
-            score__content_hash=F("score__text__content_hash"),
-            score__text__written_at__gt=since,
-        )
-        .select_related("score__text__customer", "score__text__review", "score__text__message")
-        .order_by("polarity", "-score__scored_at")[:15]
-    )
     context = {
         "trend": trend,
         "aspects_chart": aspects_chart,
@@ -178,3 +175,23 @@ def voice(request: HttpRequest) -> HttpResponse:
         "aggregated_at": aggregated_at,
     }
     return render(request, "web/voice.html", context)
+
+
+def _worst(analyzer: str, aspect: str, since: Any) -> Any:
+    """The 15 most negative recent mentions of `aspect`, worst first (by how negatively
+    the text speaks of it), with their texts and customers."""
+    from django.db.models import F
+
+    from sentiment.models import AspectMention
+
+    return (
+        AspectMention.objects.filter(
+            aspect=aspect,
+            label="negative",
+            score__analyzer=analyzer,
+            score__content_hash=F("score__text__content_hash"),
+            score__text__written_at__gt=since,
+        )
+        .select_related("score__text__customer", "score__text__review", "score__text__message")
+        .order_by("polarity", "-score__scored_at")[:15]
+    )

@@ -210,6 +210,8 @@ SENTIMENT_SCORED_TASK = env_str(
 SENTIMENT_SWEEP_LIMIT = env_int("SENTIMENT_SWEEP_LIMIT", 20_000)
 # Weeks the voice-of-the-customer dashboard shows; finished weeks are aggregated nightly.
 SENTIMENT_VOICE_WEEKS = env_int("SENTIMENT_VOICE_WEEKS", 26)
+# Seconds the voice page keeps its live part (this week, the worst mentions); 0: none.
+SENTIMENT_VOICE_CACHE_SECONDS = env_int("SENTIMENT_VOICE_CACHE_SECONDS", 300)
 
 # --- Churn ---------------------------------------------------------------------------------
 # Churned at T = active before T and no purchase (or, with CHURN_TARGET=activity, no

@@ -37,3 +37,6 @@ else:
         "NAME": str(VAR_DIR / "compare-db.sqlite3"),
         "TEST": {"NAME": str(VAR_DIR / "test-compare-db.sqlite3")},
     }
+
+# Tests share one process's cache: a page kept from another test would be stale.
+SENTIMENT_VOICE_CACHE_SECONDS = 0

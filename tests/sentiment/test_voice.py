@@ -67,3 +67,20 @@ def test_the_voice_page_charts_the_stored_weeks_and_says_when_they_were_counted(
     page = signed_in("Marketing").get("/voice/?aspect=delivery").content.decode()
     assert "Finished weeks as counted at" in page and page.count("<svg") >= 2
     assert "Delivery" in page and "two weeks late" in page
+
+
+def test_the_voice_page_keeps_its_live_part_for_the_cache_time_then_counts_afresh(
+    settings,
+) -> None:
+    from django.core.cache import cache
+
+    settings.SENTIMENT_VOICE_CACHE_SECONDS = 300
+    cache.clear()
+    review(1, "The delivery was two weeks late. Awful service.")
+    marketer = signed_in("Marketing")
+    assert "two weeks late" in marketer.get("/voice/?aspect=delivery").content.decode()
+    review(1, "The courier threw the parcel over the fence and it was late again.")
+    kept = marketer.get("/voice/?aspect=delivery").content.decode()
+    assert "over the fence" not in kept  # the kept page, for up to 300 s
+    cache.clear()  # as when the time is up
+    assert "over the fence" in marketer.get("/voice/?aspect=delivery").content.decode()
