@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import (
@@ -20,13 +21,14 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from churnmodel.models import Band, CurrentRisk
 from crm.models import Customer, Ticket
+from crm.web import params as read
 from crm.web.access import is_htmx, requires
 from crm.web.sections import Section, TimelineItem, register_section, register_timeline_source
 from interventions import services
@@ -124,14 +126,18 @@ def call_action(request: HttpRequest, pk: int) -> HttpResponse:
             call.save(update_fields=["claimed_by", "claimed_at"])
         return _queue_response(request, "Back in the queue.")
     outcome = request.POST.get("outcome", "")
-    follow_up = request.POST.get("follow_up_on") or None
     if outcome not in CallTask.Outcome.values:
         return _queue_response(request, "Choose an outcome.", status=400)
+    try:
+        follow_up = read.day(request.POST, "follow_up_on")
+        notes = read.text(request.POST, "notes", max_length=settings.CRM_MAX_TEXT_LENGTH)
+    except read.BadParam as bad:
+        return _queue_response(request, f"Not logged: {bad}.", status=400)
     if outcome == CallTask.Outcome.FOLLOW_UP and not follow_up:
         return _queue_response(request, "A follow-up needs its date.", status=400)
     call.outcome = outcome
     call.follow_up_on = follow_up
-    call.notes = request.POST.get("notes", "").strip()
+    call.notes = notes
     call.completed_at = timezone.now()
     call.save(update_fields=["outcome", "follow_up_on", "notes", "completed_at"])
     return _queue_response(request, f"Logged: {call.get_outcome_display()}.")
@@ -164,12 +170,49 @@ SORTS = {
     "contact": (F("last_contact_at").asc(nulls_first=True), "customer_id"),
 }
 PAGE_SIZE = 50
+# "Last contact within N days" goes back ten years at most (far enough for any shop, and
+# well inside what a date can carry: a million days back overflowed into a 500).
+MAX_CONTACT_DAYS = 3650
+
+
+def at_risk_params(
+    query: QueryDict, segments: list[str]
+) -> tuple[dict[str, str], list[read.BadParam]]:
+    """The at-risk list's filters and sort from the query string, each one a value its
+    form offers (or left out), and the parameters ignored because their value is not one,
+    for the page to say so."""
+    choices = {
+        "band": Band.values,
+        "segment": segments,
+        "aspect": Aspect.values,
+        "ticket": ["open", "none"],
+        "sort": list(SORTS),
+    }
+    params: dict[str, str] = {}
+    ignored: list[read.BadParam] = []
+    for name, allowed in choices.items():
+        try:
+            params[name] = read.choice(query, name, allowed)
+        except read.BadParam as bad:
+            ignored.append(bad)
+    if query.get("contacted", "").strip() == "never":
+        params["contacted"] = "never"
+    else:
+        try:
+            days = read.integer(query, "contacted", min_value=1, max_value=MAX_CONTACT_DAYS)
+        except read.BadParam:
+            reason = f"must be “never” or a number of days from 1 to {MAX_CONTACT_DAYS}"
+            ignored.append(read.BadParam("contacted", reason))
+        else:
+            if days is not None:
+                params["contacted"] = str(days)
+    return {name: value for name, value in params.items() if value}, ignored
 
 
 def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
     """Each customer's current risk, filtered by band, segment, an aspect they complained
     about in the 90 days before it was scored, an open ticket, and when they were last
-    contacted (a treatment, not a hold-out)."""
+    contacted (a treatment, not a hold-out). `params` as at_risk_params reads them."""
     now = timezone.now()
     # No join for the count: erased customers have no CurrentRisk row (record_scores).
     rows = CurrentRisk.objects.select_related("customer")
@@ -198,20 +241,23 @@ def at_risk_rows(params: dict[str, str]) -> QuerySet[CurrentRisk]:
 
 @requires("churnmodel.view_churnscore")
 def at_risk(request: HttpRequest) -> HttpResponse:
-    params = {k: str(v) for k, v in request.GET.items() if k != "page"}
-    page = Paginator(at_risk_rows(params), PAGE_SIZE).get_page(request.GET.get("page"))
-    segments = (
+    """The at-risk list; a filter whose value the form does not offer is ignored, and the
+    page says which (a bad page number shows the first or last page, as everywhere)."""
+    segments = list(
         CurrentRisk.objects.exclude(segment="")
         .order_by("segment")
         .values_list("segment", flat=True)
         .distinct()
     )
+    params, ignored = at_risk_params(request.GET, segments)
+    page = Paginator(at_risk_rows(params), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "params": params,
+        "ignored": ignored,
         "bands": Band.choices,
         "aspects": Aspect.choices,
-        "segments": list(segments),
+        "segments": segments,
         "sorts": list(SORTS),
     }
     return render(request, "web/at_risk.html", context)
@@ -252,8 +298,17 @@ def start_intervention(request: HttpRequest, external_id: str) -> HttpResponse:
     """An agent starts a rule's action for this customer now: still through the contact
     ledger (open intervention, gap, cooldown, consent, budget, holdout), and told why when
     it refuses."""
-    customer = get_object_or_404(Customer, external_id=external_id)
-    rule = get_object_or_404(Rule, pk=request.POST.get("rule") or 0, enabled=True)
+    customer = get_object_or_404(Customer, external_id=read.url_id(external_id))
+    try:
+        rule_id = read.integer(request.POST, "rule", min_value=1, max_value=read.MAX_ID)
+    except read.BadParam as bad:
+        context = {
+            **(interventions_section(request, customer) or {}),
+            "customer": customer,
+            "error": f"Not started: {bad}.",
+        }
+        return render(request, "web/sections/interventions.html", context, status=400)
+    rule = get_object_or_404(Rule, pk=rule_id or 0, enabled=True)
     decision = services.decide_manually(customer.pk, rule)
     if decision.intervention is not None and decision.intervention.status == "planned":
         services.carry_out(decision.intervention.pk)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.models import Customer, CustomerText
+from crm.web import params as read
 from crm.web.access import requires
 from crm.web.sections import Section, register_section, register_text_annotator
 from sentiment.models import Label, SentimentScore
@@ -79,10 +80,16 @@ def correct_label(request: HttpRequest, text_id: int) -> HttpResponse:
     """An agent sets a text's label, with a reason; it wins from now on everywhere."""
     text = get_object_or_404(CustomerText, pk=text_id)
     label = request.POST.get("label", "")
-    reason = request.POST.get("reason", "").strip()
+    try:
+        limit = settings.CRM_MAX_TEXT_LENGTH
+        reason, unreadable = read.text(request.POST, "reason", max_length=limit), ""
+    except read.BadParam as bad:
+        reason, unreadable = "", f"Not saved: {bad}."
     error = ""
     if label not in dict(CORRECTABLE):
         error = "Choose negative, neutral or positive."
+    elif unreadable:
+        error = unreadable
     elif not reason:
         error = "Say why (it helps retrain the model)."
     else:

@@ -32,10 +32,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.fields import empty
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm.api.pagination import TimeCursorPagination
 from crm.api.parsers import JSONParser
 from crm.api.serializers import (
     PRELOADED_REFS,
@@ -410,7 +410,7 @@ bulk_errors_response = OpenApiResponse(
 )
 
 
-class EventCursorPagination(CursorPagination):
+class EventCursorPagination(TimeCursorPagination):
     ordering = ("-occurred_at", "-pk")
     page_size = 100
 

@@ -34,3 +34,19 @@ def requires(*perms: str) -> Callable[[View], View]:
 def is_htmx(request: HttpRequest) -> bool:
     """Whether HTMX asked (it then wants the fragment, not the whole page)."""
     return request.headers.get("HX-Request") == "true"
+
+
+# django-axes stores each failed attempt's username in a varchar(255).
+AXES_USERNAME_LENGTH = 255
+
+
+def axes_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    """The username django-axes records and locks out on (AXES_USERNAME_CALLABLE), cut to
+    its column: Django only sets the sign-in field's HTML maxlength, so a 100,000-character
+    username reached the database, which PostgreSQL refused with a 500 on every sign-in
+    page (ours has its own check; the admin's has none)."""
+    if credentials:
+        username = credentials.get("username")
+    else:
+        username = getattr(request, "data", request.POST).get("username")
+    return str(username or "")[:AXES_USERNAME_LENGTH]

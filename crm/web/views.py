@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
@@ -17,14 +20,34 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from crm.models import Customer, CustomerNote, Order, Review, Ticket, TicketMessage
+from crm.web import params
 from crm.web.access import is_htmx, requires
 from crm.web.sections import CUSTOMER_SECTIONS, TEXT_ANNOTATORS, TIMELINE_SOURCES, TimelineItem
 
 TIMELINE_LIMIT = 200
+# The longest value a search compares with (an email address); nothing longer can match.
+SEARCH_MAX_LENGTH = 254
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, refusing a username longer than any user's before it reaches
+    authenticate(): Django only sets the field's HTML maxlength, and django-axes records
+    each failed attempt's username in a varchar(255), which PostgreSQL refused (a 500)."""
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"]
+        if len(username) > (self.username_field.max_length or 254):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+        return username
 
 
 class LoginView(auth_views.LoginView):
     template_name = "web/login.html"
+    authentication_form = SignInForm
     redirect_authenticated_user = True
 
 
@@ -44,8 +67,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @requires("crm.view_customer")
 def search(request: HttpRequest) -> HttpResponse:
-    """Customers by name, email, external id, or the external id of one of their orders."""
-    query = request.GET.get("q", "").strip()
+    """Customers by name, email, external id, or the external id of one of their orders.
+    A search that cannot be run (a NUL character, too long) is a 400 that says why."""
+    try:
+        query = params.text(request.GET, "q", max_length=SEARCH_MAX_LENGTH)
+    except params.BadParam as bad:
+        context = {"query": "", "error": f"Search not run: {bad}."}
+        return render(request, "web/search.html", context, status=400)
     customers = Customer.objects.none()
     if query:
         by_order = Order.objects.filter(external_id__iexact=query).values("customer_id")
@@ -67,7 +95,7 @@ def search(request: HttpRequest) -> HttpResponse:
 @requires("crm.view_customer")
 def customer(request: HttpRequest, external_id: str) -> HttpResponse:
     """The customer 360: who they are, what the apps above know of them, and the timeline."""
-    person = get_object_or_404(Customer, external_id=external_id)
+    person = get_object_or_404(Customer, external_id=params.url_id(external_id))
     sections = []
     for section in CUSTOMER_SECTIONS:
         found = section.context(request, person)
@@ -146,10 +174,15 @@ def timeline(request: HttpRequest, person: Customer) -> list[TimelineItem]:
 @require_POST
 @requires("crm.add_customernote")
 def add_note(request: HttpRequest, external_id: str) -> HttpResponse:
-    person = get_object_or_404(Customer, external_id=external_id)
-    body = request.POST.get("body", "").strip()
-    if not body:
-        context = {"customer": person, "error": "Write something first.", "can_note": True}
+    person = get_object_or_404(Customer, external_id=params.url_id(external_id))
+    try:
+        body = params.text(request.POST, "body", max_length=settings.CRM_MAX_TEXT_LENGTH)
+    except params.BadParam as bad:
+        error = f"Not saved: {bad}."
+    else:
+        error = "" if body else "Write something first."
+    if error:
+        context = {"customer": person, "error": error, "can_note": True}
         return render(request, "web/note_form.html", context, status=400)
     author = request.user if isinstance(request.user, User) else None
     note = CustomerNote.objects.create(customer=person, body=body, created_by=author)
