@@ -7,7 +7,6 @@ history, so they are never edited or deleted here, and they export as training r
 
 from __future__ import annotations
 
-import csv
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -20,6 +19,7 @@ from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from crm.admin import CustomerTextAdmin, ReadOnlyAdminMixin, change_link, customer_label
+from crm.csvsafe import safe_writer
 from crm.models import CustomerText
 from sentiment.models import AspectMention, LabelOverride, SentimentScore
 from sentiment.selectors import with_effective_label
@@ -179,10 +179,14 @@ class LabelOverrideAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export as training rows (CSV: text, label)")
     def export_training_rows(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-        """One row per text, its newest selected override; `train_sentiment --extra` reads it."""
+        """One row per text, its newest selected override; `train_sentiment --extra` reads it.
+
+        Spreadsheet-safe (crm.csvsafe): the texts are customers' own, and whoever opens the
+        file in a spreadsheet must not have `=HYPERLINK(...)` run; the reader unescapes.
+        """
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="sentiment-overrides.csv"'
-        writer = csv.writer(response)
+        writer = safe_writer(response)
         writer.writerow(["text", "label"])
         seen: set[int] = set()
         rows = queryset.select_related("text__review", "text__message").order_by(

@@ -179,6 +179,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 CRM_MAX_TEXT_LENGTH = env_int("CRM_MAX_TEXT_LENGTH", 20_000)
 CRM_DEFAULT_CURRENCY = env_str("CRM_DEFAULT_CURRENCY", "EUR")
 CRM_MAX_EVENTS_PER_REQUEST = 1_000
+# Widest CSV header the importer accepts (our widest kind has 12 columns; shops' exports
+# add a few of their own). A wider file is refused before any row is read: its rows would
+# cost memory and time per field for nothing.
+CRM_IMPORT_MAX_COLUMNS = env_int("CRM_IMPORT_MAX_COLUMNS", 200)
 # Where generate_demo writes its hidden ground truth: a file, never a table the
 # product's features could read.
 CRM_DEMO_TRUTH_PATH = Path(env_str("CRM_DEMO_TRUTH_PATH") or VAR_DIR / "demo" / "ground_truth.csv")

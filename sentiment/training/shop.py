@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from crm.csvsafe import unescape
 from sentiment.training.data import LABELS, rating_label
 
 Row = tuple[str, int]
@@ -54,14 +55,19 @@ def override_rows() -> list[Row]:
 
 def read_rows_csv(path: Path) -> list[Row]:
     """Rows of a CSV with columns `text` and `label` (negative/neutral/positive or 1-5 stars),
-    such as the admin's override export. A bad row stops with its line number."""
+    such as the admin's override export. A bad row stops with its line number.
+
+    Cells are unescaped (crm.csvsafe) before anything else: the export writes a text such as
+    `=)` or `- too small` as `'=)`, and training must see what the customer wrote.
+    """
     rows: list[Row] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"text", "label"} <= set(reader.fieldnames):
             raise ValueError(f"{path} needs the columns text and label")
         for record in reader:
-            text, label = (record["text"] or "").strip(), (record["label"] or "").strip().lower()
+            text = unescape(record["text"] or "").strip()
+            label = unescape(record["label"] or "").strip().lower()
             if not text:
                 continue
             if label in LABELS:

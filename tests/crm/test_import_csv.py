@@ -650,6 +650,41 @@ def test_erased_customer_is_not_brought_back_by_an_old_export(tmp_path: Path) ->
     assert summary_count(output, "skipped, erased") == 1
 
 
+def test_erased_customers_reviews_and_ticket_messages_are_refused_with_their_line(
+    tmp_path: Path,
+) -> None:
+    erased = CustomerFactory(external_id="GONE", name="", email="", is_erased=True)
+    kept = CustomerFactory(external_id="C2")
+    ticket = TicketFactory(external_id="T-GONE", customer=erased)
+    TicketFactory(external_id="T2", customer=kept)
+    reviews = write_csv(
+        tmp_path / "reviews.csv",
+        ["external_id", "customer", "rating", "created_at", "body"],
+        [
+            ["R1", "GONE", "1", "2024-01-01", "Still furious, call me on 0170 555 0101"],
+            ["R2", "C2", "5", "2024-01-01", "Lovely"],
+        ],
+    )
+    messages = write_csv(
+        tmp_path / "messages.csv",
+        ["external_id", "ticket", "author_kind", "created_at", "body"],
+        [
+            ["M1", "T-GONE", "customer", "2024-01-02", "My address is 1 Quiet Lane"],
+            ["M2", "T2", "customer", "2024-01-02", "Where is my parcel?"],
+        ],
+    )
+
+    review_output = run_import(reviews, "reviews")
+    message_output = run_import(messages, "ticket_messages")
+
+    assert "line 2: customer 'GONE' was erased at their request" in review_output
+    assert "line 2: customer 'GONE' was erased at their request" in message_output
+    assert list(Review.objects.values_list("external_id", flat=True)) == ["R2"]
+    assert list(TicketMessage.objects.values_list("external_id", flat=True)) == ["M2"]
+    assert not TicketMessage.objects.filter(ticket=ticket).exists()
+    assert not CustomerText.objects.filter(customer=erased).exists()
+
+
 def test_ticket_moved_from_solved_back_to_open_counts_a_reopen(
     tmp_path: Path, customer: Customer
 ) -> None:

@@ -71,7 +71,10 @@ class Command(BaseCommand):
             "--rejects",
             type=Path,
             metavar="REJECTS.csv",
-            help="Write every bad row here: line, error, then the row's original fields.",
+            help=(
+                "Write every bad row here: line, error, then the row's original fields (a "
+                "cell starting with = + - @ gets a leading ', read back without it)."
+            ),
         )
         parser.add_argument(
             "--batch-size",

@@ -1,4 +1,10 @@
-"""Score a CSV/TSV export of customer feedback without touching the database."""
+"""Score a CSV/TSV export of customer feedback without touching the database.
+
+The output is written spreadsheet-safe (crm.csvsafe): it echoes customers' text, and a
+cell like `=HYPERLINK(...)` must not run as a formula where the file is opened. Input
+cells are unescaped first, so a file we wrote (this command's output, an import's
+rejects) is read as the original text and scoring it again writes it back unchanged.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from crm.csvsafe import safe_writer, unescape
 from sentiment.analysis import EMPTY, TextAnalysis, analyze_texts
 from sentiment.analyzers import Analyzer, get_analyzer
 
@@ -82,13 +89,13 @@ class Command(BaseCommand):
             output.open("w", encoding="utf-8", newline="") as target,
         ):
             reader = csv.reader(source, dialect=_dialect(input))
-            header = [_clean(name) for name in next(reader, [])]
+            header = [unescape(_clean(name)) for name in next(reader, [])]
             if text_column not in header:
                 raise CommandError(
                     f"{input} has no column {text_column!r}; its columns: {', '.join(header)}."
                 )
             column = header.index(text_column)
-            writer = csv.writer(target, dialect=_dialect(output))
+            writer = safe_writer(target, dialect=_dialect(output))
             writer.writerow(header + OUTPUT_COLUMNS)
             with tqdm(unit="row", file=sys.stderr, disable=None) as bar:
                 for batch in self._batches(reader, len(header), column):
@@ -107,6 +114,7 @@ class Command(BaseCommand):
         """Batches of (row padded to the header's width, error or None)."""
         batch: list[tuple[list[str], str | None]] = []
         for row in reader:
+            row = [unescape(value) for value in row]
             error = None
             if len(row) != width:
                 error = f"line {reader.line_num}: {len(row)} fields, the header has {width}"
