@@ -17,44 +17,63 @@ to open). A status set to returned or cancelled by hand is dated now unless a ti
 in, as through the API (Order.settle_status_times).
 Saving a review or a ticket message, including a message in the ticket page's inline,
 goes through the post_save receivers in crm.receivers, which keep its CustomerText in step.
+
+CSV imports: "Import a CSV file" on the CSV imports list uploads a shop's export (streamed
+to disk, refused over CRM_IMPORT_MAX_BYTES, crm.uploads) and queues its import; the job's
+page shows the progress, then the bad rows and their rejects file to download.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, models, transaction
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, Textarea
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template import engines
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.text import Truncator
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from crm.api.tokens import api_token_create, api_tokens_revoke
+from crm.importers import KINDS
 from crm.models import (
     ApiToken,
     Customer,
     CustomerText,
     Event,
+    ImportJob,
     Order,
     OrderQuerySet,
     Review,
     Ticket,
     TicketMessage,
+    import_kinds,
 )
 from crm.privacy import customer_erase, customer_export, export_json
-from crm.services import ticket_reopenings_create
+from crm.services import import_job_create, import_job_requeue, ticket_reopenings_create
+from crm.uploads import (
+    ImportUploadHandler,
+    StoredUpload,
+    request_too_large,
+    size_text,
+    too_large_message,
+)
 
 
 def change_link(obj: models.Model, label: str | None = None) -> str:
@@ -754,3 +773,285 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"Revoked {revoked} token{'s' if revoked != 1 else ''}; their requests now get 401.",
             messages.SUCCESS,
         )
+
+
+# --- CSV imports ------------------------------------------------------------------------------
+
+
+class ImportUploadForm(forms.Form):
+    # The kind comes first: browsers send fields in form order, so it is read even when
+    # the file after it is refused as too large.
+    kind = forms.ChoiceField(choices=import_kinds, help_text="What the file holds.")
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, comma-separated, header row first (as for manage.py import_csv).",
+    )
+
+
+_STATUS_COLOURS: dict[str, str] = {
+    ImportJob.Status.QUEUED: "#777",
+    ImportJob.Status.RUNNING: "#205493",
+    ImportJob.Status.DONE: "#2e7d32",
+    ImportJob.Status.FAILED: "#ba2121",
+}
+
+
+def _when(value: Any) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """CSV files uploaded here ("Import a CSV file") and their imports, run by a worker.
+
+    Jobs are records of what was loaded, by whom: they are never edited or deleted here.
+    The upload page streams the file to CRM_IMPORT_DIR (crm.uploads) and refuses one over
+    CRM_IMPORT_MAX_BYTES; the job's page shows the progress, then the report and the
+    rejects file (bad rows with their line and error) to download.
+    """
+
+    change_list_template = "admin/crm/importjob/change_list.html"
+    change_form_template = "admin/crm/importjob/change_form.html"
+    list_display = [
+        "created_at",
+        "kind",
+        "file_name",
+        "size",
+        "status_badge",
+        "rows_loaded",
+        "rows_bad",
+        "uploaded_by",
+    ]
+    list_display_links = ["created_at", "file_name"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["uploaded_by"]
+    search_fields = ["file_name", "=uploaded_by__username"]
+    actions = ["run_again"]
+    fields = readonly_fields = (
+        "kind",
+        "file_name",
+        "size",
+        "uploaded_by",
+        "created_at",
+        "status_badge",
+        "started_at",
+        "finished_at",
+        "progress",
+        "error",
+        "bad_rows",
+        "summary",
+    )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        # CSRF-exempt on the outside only: CsrfViewMiddleware would read the body (with
+        # Django's default upload handlers) before the view installs its own; the view
+        # checks the token itself once the handler is in place.
+        upload = self.admin_site.admin_view(csrf_exempt(self.upload_view))
+        rejects = self.admin_site.admin_view(self.rejects_view)
+        return [
+            path("upload/", upload, name="crm_importjob_upload"),
+            path("<int:job_id>/rejects/", rejects, name="crm_importjob_rejects"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The admin's "add" links lead to the upload page: a job is made by uploading."""
+        return HttpResponseRedirect(reverse("admin:crm_importjob_upload"))
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """The upload page. A body announced larger than the limit is refused before a byte
+        of it is read; one that passes the limit while streaming is cut off there. Either
+        way the form says so, with a 413, and nothing is left on disk."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return csrf_protect(self._upload_page)(request, ImportUploadForm())
+        limit = settings.CRM_IMPORT_MAX_BYTES
+        announced = request_too_large(request, limit)
+        if announced is not None:
+            refused = too_large_message(size=announced, limit=limit)
+            return self._upload_page(request, ImportUploadForm(), refused=refused, status=413)
+        handler = ImportUploadHandler(
+            request, directory=Path(settings.CRM_IMPORT_DIR), max_bytes=limit
+        )
+        request.upload_handlers = [handler]
+
+        @csrf_protect
+        def receive(request: HttpRequest) -> HttpResponse:
+            return self._upload_received(request, handler)
+
+        try:
+            return receive(request)
+        finally:
+            handler.discard()  # unless a job claimed the file
+
+    def _upload_received(self, request: HttpRequest, handler: ImportUploadHandler) -> HttpResponse:
+        files = request.FILES  # reads the body (if the CSRF check has not): the handler runs
+        if handler.too_large:
+            form = ImportUploadForm(initial={"kind": request.POST.get("kind")})
+            refused = too_large_message(size=None, limit=handler.max_bytes)
+            return self._upload_page(request, form, refused=refused, status=413)
+        form = ImportUploadForm(request.POST, files)
+        if not form.is_valid():
+            return self._upload_page(request, form)
+        upload = form.cleaned_data["file"]
+        assert isinstance(upload, StoredUpload)  # the only upload handler of this view
+        job = import_job_create(
+            kind=form.cleaned_data["kind"],
+            file_name=upload.name or upload.stored_name,
+            size_bytes=upload.size or 0,
+            upload_name=upload.stored_name,
+            uploaded_by=cast(Any, request.user),
+        )
+        handler.claim()
+        self.message_user(
+            request,
+            f"{job.file_name} ({size_text(job.size_bytes)}) is queued for import; this page "
+            "shows its progress.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:crm_importjob_change", args=[job.pk]))
+
+    def _upload_page(
+        self,
+        request: HttpRequest,
+        form: ImportUploadForm,
+        *,
+        refused: str | None = None,
+        status: int = 200,
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import a CSV file",
+            "opts": self.model._meta,
+            "form": form,
+            "refused": refused,
+            "limit": size_text(settings.CRM_IMPORT_MAX_BYTES),
+            "kinds": KINDS.values(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/crm/importjob/upload.html", context, status=status)
+
+    def rejects_view(self, request: HttpRequest, job_id: int) -> FileResponse:
+        """The job's rejects CSV as a download. The path comes from the job row (a name the
+        upload made, checked again by ImportJob.rejects_path), never from the request."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        rejects = job.rejects_path
+        finished = job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED)
+        if not finished or rejects is None or not rejects.is_file():
+            raise Http404("This import has no file of rejected rows.")
+        return FileResponse(
+            rejects.open("rb"),
+            as_attachment=True,
+            filename=f"import-{job.pk}-{job.kind}-rejects.csv",
+            content_type="text/csv; charset=utf-8",
+        )
+
+    @admin.action(description="Run the selected imports again", permissions=["add"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
+        """Queued ones whose message was lost, stalled ones, crashed ones (upload kept)."""
+        ids = list(queryset.values_list("pk", flat=True))
+        queued = sum(import_job_requeue(job_id=job_id) for job_id in ids)
+        if queued:
+            self.message_user(request, f"Queued {queued} import(s) again.", messages.SUCCESS)
+        if len(ids) > queued:
+            self.message_user(
+                request,
+                f"{len(ids) - queued} could not run again: done, running, or their file is "
+                "gone (only a crashed or stalled import keeps it). Upload the file again.",
+                messages.WARNING,
+            )
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, obj: ImportJob) -> str:
+        return size_text(obj.size_bytes)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ImportJob) -> str:
+        badge = format_html(
+            '<span style="background:{};color:#fff;padding:1px 7px;border-radius:8px">{}</span>',
+            _STATUS_COLOURS.get(obj.status, "#777"),
+            obj.get_status_display(),
+        )
+        if obj.status == ImportJob.Status.QUEUED:
+            return format_html("{} since {}", badge, _when(obj.created_at))
+        if obj.status != ImportJob.Status.RUNNING:
+            return badge
+        if obj.is_stale:
+            return format_html(
+                "{} since {}: <strong>no progress since {}</strong>; its worker has probably "
+                'stopped. "Run the selected imports again" starts it over.',
+                badge,
+                _when(obj.started_at),
+                _when(obj.heartbeat_at),
+            )
+        return format_html("{} since {}", badge, _when(obj.started_at))
+
+    @admin.display(description="rows")
+    def progress(self, obj: ImportJob) -> str:
+        return (
+            f"{obj.rows_read:,} read, {obj.rows_loaded:,} loaded, {obj.rows_bad:,} bad"
+            if obj.started_at
+            else "-"
+        )
+
+    @admin.display(description="bad rows")
+    def bad_rows(self, obj: ImportJob) -> str:
+        listed = obj.report.get("first_bad") or []
+        download = ""
+        if obj.rejects_name and obj.finished_at:
+            url = reverse("admin:crm_importjob_rejects", args=[obj.pk])
+            download = format_html(
+                '<p><a href="{}">Download all {} bad rows</a> (CSV: line, error, then the '
+                "row as it was; fix it and upload it again as it is)</p>",
+                url,
+                f"{obj.rows_bad:,}",
+            )
+        if not listed:
+            return download or "-"
+        title = f"The first {len(listed)} of {obj.rows_bad:,}" if obj.rows_bad > len(listed) else ""
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td></tr>",
+            ((bad.get("line"), bad.get("error")) for bad in listed),
+        )
+        return format_html(
+            "{}<p>{}</p><table><thead><tr><th>line</th><th>error</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            download,
+            title,
+            rows,
+        )
+
+    @admin.display(description="report")
+    def summary(self, obj: ImportJob) -> str:
+        report = obj.report
+        if not report:
+            return "-"
+        parts = [
+            f"{report.get('created', 0):,} created, {report.get('updated', 0):,} updated, "
+            f"{report.get('unchanged', 0):,} unchanged in {report.get('seconds', 0)} s"
+        ]
+        if report.get("skipped"):
+            parts.append(f"{report['skipped']:,} customers skipped: erased on request")
+        if report.get("duplicates"):
+            shown = ", ".join(
+                f"line {d['line']} over line {d['earlier_line']} ({d['key']})"
+                for d in report.get("first_duplicates", [])[:5]
+            )
+            parts.append(f"{report['duplicates']:,} duplicates, the later row won: {shown}")
+        ignored = report.get("ignored_columns") or []
+        if ignored:
+            more = report.get("ignored_count", len(ignored)) - len(ignored)
+            parts.append(
+                "ignored columns: " + ", ".join(ignored) + (f" and {more:,} more" if more else "")
+            )
+        return format_html_join("", "<p>{}</p>", ((part,) for part in parts))

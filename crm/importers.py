@@ -709,7 +709,7 @@ def import_csv(
     field_limit = max(MIN_FIELD_SIZE_LIMIT, 2 * settings.CRM_MAX_TEXT_LENGTH)
     with (
         open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle,
-        _csv_field_limit(field_limit),
+        csv_field_limit(field_limit),
     ):
         lines = _Lines(handle, max(MIN_LINE_LIMIT, 4 * field_limit))
         reader = csv.reader(lines)
@@ -758,7 +758,8 @@ def _after_batch(
 
 
 @contextmanager
-def _csv_field_limit(limit: int) -> Iterator[None]:
+def csv_field_limit(limit: int) -> Iterator[None]:
+    """csv's field size limit set to `limit` within the block (it is process-wide)."""
     previous = csv.field_size_limit(limit)
     try:
         yield

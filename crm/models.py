@@ -13,15 +13,19 @@ never means "now".
 "Customer text" (what the sentiment pipeline scores) is a review's title and body, or a
 customer-authored ticket message. Each one has a `CustomerText` row so the pipeline has a
 single id space to enqueue, sweep and join on, whatever the source.
+
+Also here, besides the facts: ImportJob, a CSV file uploaded in the admin and its import.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -622,3 +626,118 @@ class ApiToken(models.Model):
             return
         ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
         self.last_used_at = now
+
+
+def import_kinds() -> list[tuple[str, str]]:
+    """The kinds of CSV file crm.importers loads, as choices (read when used: the importers
+    import this module)."""
+    from crm.importers import KINDS
+
+    return [(name, name.replace("_", " ")) for name in KINDS]
+
+
+# An upload's stored file name: made by crm.uploads, never taken from a request.
+STORED_IMPORT_NAME = r"^[0-9a-f]{32}(-rejects)?\.csv$"
+
+
+class ImportJobQuerySet(models.QuerySet):
+    def claimable(self, now: datetime) -> ImportJobQuerySet:
+        """Jobs a worker may start: queued, or running without progress for STALE_AFTER
+        (their worker died; the import is idempotent, so starting it over is safe)."""
+        stale = now - ImportJob.STALE_AFTER
+        return self.filter(
+            Q(status=ImportJob.Status.QUEUED)
+            | Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale)
+        )
+
+
+class ImportJob(models.Model):
+    """One CSV file uploaded in the admin and its import by a worker (crm.services).
+
+    queued -> running -> done or failed; every move is a conditional UPDATE, so a duplicate
+    task delivery starts nothing. The upload and the rejects CSV (bad rows with their line
+    and error) live in CRM_IMPORT_DIR under random names crm.uploads made; only names of
+    that form are ever opened (`upload_path`, `rejects_path`), and the admin serves the
+    rejects file from this row, never from a path in the request.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    # A running job whose last batch is older than this has lost its worker. A batch of
+    # 2,000 rows takes about a second; ten minutes leaves room for a slow one.
+    STALE_AFTER = timedelta(minutes=10)
+
+    kind = models.CharField(max_length=32, choices=import_kinds)
+    file_name = models.CharField(max_length=255, help_text="The name of the uploaded file.")
+    size_bytes = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the running import last finished a batch."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    rows_loaded = models.PositiveBigIntegerField(default=0)
+    rows_bad = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the import failed.")
+    report = models.JSONField(
+        default=dict, blank=True, help_text="Counts, ignored columns, the first bad rows."
+    )
+    upload_name = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[RegexValidator(STORED_IMPORT_NAME)],
+        help_text="The stored upload in CRM_IMPORT_DIR; empty once deleted.",
+    )
+    rejects_name = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[RegexValidator(STORED_IMPORT_NAME)],
+        help_text="The rejects CSV in CRM_IMPORT_DIR; empty when there were no bad rows.",
+    )
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "CSV import"
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.kind}, {self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def upload_path(self) -> Path | None:
+        return _stored_import_path(self.upload_name)
+
+    @property
+    def rejects_path(self) -> Path | None:
+        return _stored_import_path(self.rejects_name)
+
+    @property
+    def is_stale(self) -> bool:
+        """Running, but no batch finished for STALE_AFTER: its worker has probably died."""
+        return (
+            self.status == self.Status.RUNNING
+            and self.heartbeat_at is not None
+            and self.heartbeat_at < timezone.now() - self.STALE_AFTER
+        )
+
+
+def _stored_import_path(name: str) -> Path | None:
+    """The file `name` in CRM_IMPORT_DIR; None for an empty or malformed name, so that a
+    tampered row cannot point anywhere else."""
+    if not name or not re.fullmatch(STORED_IMPORT_NAME, name):
+        return None
+    return Path(settings.CRM_IMPORT_DIR) / name

@@ -20,14 +20,18 @@ counts are the rows it set to the same empty values again) and records one more 
 
 from __future__ import annotations
 
+import csv
 import getpass
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
@@ -35,12 +39,15 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from crm.csvsafe import safe_writer, unescape
+from crm.importers import MIN_FIELD_SIZE_LIMIT, csv_field_limit
 from crm.models import (
     Customer,
     CustomerNote,
     CustomerText,
     Erasure,
     Event,
+    ImportJob,
     Review,
     Ticket,
     TicketMessage,
@@ -255,6 +262,7 @@ def _erase_crm(erasing: Erasing) -> None:
     references, tickets' channel, status, priority and times, and their reopenings.
     """
     customer = erasing.customer
+    _erase_from_imports(erasing)
     erasing.delete(CustomerText.objects.filter(customer=customer))
     erasing.delete(CustomerNote.objects.filter(customer=customer))
     erasing.delete(Event.objects.filter(customer=customer))
@@ -271,6 +279,67 @@ def _erase_crm(erasing: Erasing) -> None:
         is_erased=True,
         updated_in_crm_at=erasing.at,
     )
+
+
+# How much of a value a bad row's error quotes (crm.importers shortens cells to 40).
+QUOTED_PREFIX = 30
+
+
+def _erase_from_imports(erasing: Erasing) -> None:
+    """What CSV imports uploaded in the admin kept of the customer: the errors of the first
+    bad rows on the job's page (they quote a cell: an id, an email) are replaced by
+    "(erased)", and the rows of the rejects CSV holding the customer's id, email or phone
+    in any cell are dropped from it. (The upload itself is deleted once imported; one kept
+    after a crash would skip the customer's record and texts if run again.)"""
+    customer = erasing.customer
+    needles = {
+        value.strip().casefold()
+        for value in (customer.external_id, customer.email, customer.phone)
+        if value and value.strip()
+    }
+    quoted = {f"'{needle[:QUOTED_PREFIX]}" for needle in needles}
+    for job in ImportJob.objects.exclude(report={}).only("pk", "report"):
+        first_bad = job.report.get("first_bad", [])
+        kept = [
+            {**bad, "error": ERASED_REPR}
+            if any(q in str(bad.get("error", "")).casefold() for q in quoted)
+            else bad
+            for bad in first_bad
+        ]
+        if kept != first_bad:
+            erasing.blank(
+                ImportJob.objects.filter(pk=job.pk), report={**job.report, "first_bad": kept}
+            )
+    for job in ImportJob.objects.exclude(rejects_name="").only("pk", "rejects_name"):
+        path = job.rejects_path
+        if path is not None and path.is_file():
+            dropped = _drop_csv_rows(path, needles)
+            if dropped:
+                erasing.blanked[f"{ImportJob._meta.label} rejects rows"] += dropped
+
+
+def _drop_csv_rows(path: Path, needles: set[str]) -> int:
+    """Rewrite the CSV at `path` without the rows a cell of which is one of `needles`
+    (compared stripped and case-folded); return how many were dropped. The rewrite
+    replaces the file in one rename, so a reader sees the old file or the new one."""
+    dropped = 0
+    scratch = path.with_name(path.name + ".erasing")
+    with (
+        csv_field_limit(max(MIN_FIELD_SIZE_LIMIT, 2 * settings.CRM_MAX_TEXT_LENGTH)),
+        open(path, encoding="utf-8", errors="surrogateescape", newline="") as source,
+        open(scratch, "w", encoding="utf-8", errors="surrogateescape", newline="") as target,
+    ):
+        writer = safe_writer(target)
+        for row in csv.reader(source):
+            if any(unescape(cell).strip().casefold() in needles for cell in row):
+                dropped += 1
+            else:
+                writer.writerow([unescape(cell) for cell in row])
+    if dropped:
+        os.replace(scratch, path)
+    else:
+        scratch.unlink()
+    return dropped
 
 
 def _scrub_admin_log(touched: dict[type[models.Model], set[Any]]) -> None:

@@ -18,14 +18,18 @@ from django.db import InterfaceError, OperationalError
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
-def database_task(name: str) -> Callable[[Callable[..., Any]], Any]:
-    """`@shared_task` by `name`, retried on DATABASE_ERRORS and acknowledged late."""
+def database_task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`@shared_task` by `name`, retried on DATABASE_ERRORS and acknowledged late; `options`
+    add to (or override) those of shared_task."""
     return shared_task(
-        name=name,
-        acks_late=True,
-        autoretry_for=DATABASE_ERRORS,
-        retry_backoff=2,
-        retry_backoff_max=60,
-        retry_jitter=True,
-        max_retries=6,
+        **{
+            "name": name,
+            "acks_late": True,
+            "autoretry_for": DATABASE_ERRORS,
+            "retry_backoff": 2,
+            "retry_backoff_max": 60,
+            "retry_jitter": True,
+            "max_retries": 6,
+            **options,
+        }
     )

@@ -118,3 +118,27 @@ class CustomerNoteFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     body = "Prefers a call in the morning; promised a refund of the shipping costs."
     created_at = factory.LazyFunction(lambda: days_ago(1))
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """A finished CSV import, as a worker leaves it (no files on disk unless a test writes
+    them under the names given)."""
+
+    class Meta:
+        model = "crm.ImportJob"
+
+    kind = "customers"
+    file_name = factory.Sequence(lambda n: f"export-{n:04d}.csv")
+    size_bytes = 2048
+    uploaded_by = factory.SubFactory(UserFactory)
+    status = "done"
+    created_at = factory.LazyFunction(lambda: days_ago(1))
+    started_at = factory.LazyFunction(lambda: days_ago(1))
+    heartbeat_at = factory.LazyFunction(lambda: days_ago(1))
+    finished_at = factory.LazyFunction(lambda: days_ago(1))
+    rows_read = 10
+    rows_loaded = 9
+    rows_bad = 1
+    report = factory.LazyFunction(
+        lambda: {"created": 9, "first_bad": [{"line": 4, "error": "signed_up_at: bad"}]}
+    )

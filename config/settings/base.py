@@ -186,6 +186,15 @@ CRM_IMPORT_MAX_COLUMNS = env_int("CRM_IMPORT_MAX_COLUMNS", 200)
 # Where generate_demo writes its hidden ground truth: a file, never a table the
 # product's features could read.
 CRM_DEMO_TRUTH_PATH = Path(env_str("CRM_DEMO_TRUTH_PATH") or VAR_DIR / "demo" / "ground_truth.csv")
+# CSV files uploaded in the admin (crm.ImportJob) and their rejects: under VAR_DIR, which web
+# and workers share, and never under a served folder (they hold customers' personal data).
+CRM_IMPORT_DIR = VAR_DIR / "imports"
+# Largest upload. 2 GiB, so that a shop's full 2 GB export goes in one piece; the upload
+# streams to disk (memory stays flat) and is cut off as soon as it passes this.
+CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 2 * 1024**3)
+# Longest an uploaded import may run (seconds). Longer than the global task limit: the
+# importer loads about 6,000 rows/s, so a 2 GB file of short rows takes over an hour.
+CRM_IMPORT_TIME_LIMIT = env_int("CRM_IMPORT_TIME_LIMIT", 4 * 3600)
 
 # --- Sentiment ----------------------------------------------------------------------------
 # Both analyzers score every text; each score row records the analyzer's name and version.
@@ -330,6 +339,11 @@ CELERY_BEAT_SCHEDULE = {
     "churn-score-nightly": {
         "task": "churnmodel.score_all",
         "schedule": crontab(hour=CHURN_NIGHTLY_HOUR, minute=30),
+    },
+    "crm-sweep-import-jobs": {
+        "task": "crm.sweep_import_jobs",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 240},
     },
     "interventions-count-matches": {
         "task": "interventions.count_matches",
