@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_CUSTOMERS ?= 2000
 DEMO_ADDR ?= 127.0.0.1:8000
 
-.PHONY: install browser demo test faults lint worker benchmarks churn-benchmarks uplift-coverage clean
+.PHONY: install browser demo test faults lint worker benchmarks churn-benchmarks load load-soak \
+	uplift-coverage clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,20 @@ benchmarks: install
 churn-benchmarks: install
 	$(PY) benchmarks/churn_speed.py --customers 100000
 	$(PY) benchmarks/churn_cdnow.py
+
+# Load (issue 7): reviews and events through the API into 2 gunicorn web and 2 Celery worker
+# processes on PostgreSQL and Redis (DATABASE_URL / REDIS_URL, default the local servers; a
+# scratch database and Redis database 13 of the run's own). `load` steps the rate up to the
+# highest sustained one; `load-soak` runs LOAD_SOAK_MINUTES at LOAD_SOAK_RATE (half that).
+LOAD_CUSTOMERS ?= 10000
+LOAD_SOAK_RATE ?= 4
+LOAD_SOAK_MINUTES ?= 30
+load: install
+	$(PY) benchmarks/load.py --customers $(LOAD_CUSTOMERS) --rates 4,8,12,16,20,24,32
+
+load-soak: install
+	$(PY) benchmarks/load.py --customers $(LOAD_CUSTOMERS) --soak-minutes $(LOAD_SOAK_MINUTES) \
+		--rate $(LOAD_SOAK_RATE)
 
 # How often the uplift report's 95% intervals cover the demo world's true effects.
 uplift-coverage: install
