@@ -136,7 +136,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from churn_speed import _git_revision
+from churn_speed import _git_revision, load
 from pipeline_latency import _demo_texts, _percentile, _process_tree
 from scratch_db import create_database, drop_database, with_path
 
@@ -521,11 +521,6 @@ def source_stamp() -> str:
         f"{time.strftime('%H:%M:%S', time.localtime(newest.stat().st_mtime))} "
         f"{newest.relative_to(ROOT)}"
     )
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 # --- Set-up -----------------------------------------------------------------------------
