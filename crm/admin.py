@@ -1005,6 +1005,13 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="bad rows")
     def bad_rows(self, obj: ImportJob) -> str:
+        deleted_at = obj.report.get("files_deleted_at")
+        if deleted_at and obj.rows_bad:
+            return (
+                f"{obj.rows_bad:,} bad rows. They and the files of this import were deleted "
+                f"on {deleted_at[:10]}, {settings.CRM_IMPORT_KEEP_DAYS} days after it "
+                "(CRM_IMPORT_KEEP_DAYS): they held customers' data."
+            )
         listed = obj.report.get("first_bad") or []
         download = ""
         if obj.rejects_name and obj.finished_at:
@@ -1047,7 +1054,10 @@ class ImportJobAdmin(admin.ModelAdmin):
                 f"line {d['line']} over line {d['earlier_line']} ({d['key']})"
                 for d in report.get("first_duplicates", [])[:5]
             )
-            parts.append(f"{report['duplicates']:,} duplicates, the later row won: {shown}")
+            parts.append(
+                f"{report['duplicates']:,} duplicates, the later row won"
+                + (f": {shown}" if shown else "")
+            )
         ignored = report.get("ignored_columns") or []
         if ignored:
             more = report.get("ignored_count", len(ignored)) - len(ignored)

@@ -287,10 +287,12 @@ QUOTED_PREFIX = 30
 
 def _erase_from_imports(erasing: Erasing) -> None:
     """What CSV imports uploaded in the admin kept of the customer: the errors of the first
-    bad rows on the job's page (they quote a cell: an id, an email) are replaced by
-    "(erased)", and the rows of the rejects CSV holding the customer's id, email or phone
-    in any cell are dropped from it. (The upload itself is deleted once imported; one kept
-    after a crash would skip the customer's record and texts if run again.)"""
+    bad rows on the job's page (they quote a cell: an id, an email) and the keys of the
+    first duplicate rows naming them are replaced by "(erased)", and the rows of the
+    rejects CSV holding the customer's id, email or phone in any cell are dropped from it.
+    (The upload itself is deleted once imported; one kept after a crash would skip the
+    customer's record and texts if run again. All of it goes anyway CRM_IMPORT_KEEP_DAYS
+    after the import: crm.services.import_files_expire.)"""
     customer = erasing.customer
     needles = {
         value.strip().casefold()
@@ -306,9 +308,18 @@ def _erase_from_imports(erasing: Erasing) -> None:
             else bad
             for bad in first_bad
         ]
-        if kept != first_bad:
+        # A duplicate's key is its row's id fields joined by "|" (crm.importers).
+        duplicates = job.report.get("first_duplicates", [])
+        kept_duplicates = [
+            {**dup, "key": ERASED_REPR}
+            if needles & {part.strip().casefold() for part in str(dup.get("key", "")).split("|")}
+            else dup
+            for dup in duplicates
+        ]
+        if kept != first_bad or kept_duplicates != duplicates:
             erasing.blank(
-                ImportJob.objects.filter(pk=job.pk), report={**job.report, "first_bad": kept}
+                ImportJob.objects.filter(pk=job.pk),
+                report={**job.report, "first_bad": kept, "first_duplicates": kept_duplicates},
             )
     for job in ImportJob.objects.exclude(rejects_name="").only("pk", "rejects_name"):
         path = job.rejects_path

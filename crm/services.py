@@ -15,6 +15,7 @@ re-run completes it.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from django.utils import timezone
 
 from crm.activity import announce_activity
 from crm.models import (
+    STORED_IMPORT_NAME,
     Customer,
     Event,
     ImportJob,
@@ -318,6 +320,66 @@ def import_jobs_sweep(*, now: datetime | None = None) -> int:
         status=ImportJob.Status.QUEUED, created_at__gte=now - IMPORT_QUEUED_GRACE
     )
     return sum(import_job_requeue(job_id=pk) for pk in lost.values_list("pk", flat=True))
+
+
+# A stored file no job names is an orphan once it has not been written to for this long:
+# an upload being received, or renamed and about to be recorded, is touched by the second.
+IMPORT_ORPHAN_AGE = timedelta(days=1)
+
+
+def import_files_expire(*, now: datetime | None = None) -> tuple[int, int]:
+    """Delete what imports keep of customers' data once it is no longer needed; return
+    (jobs expired, orphan files deleted).
+
+    A job finished more than CRM_IMPORT_KEEP_DAYS ago loses its files (the rejects CSV,
+    an upload kept for "Run again") and the bad rows and duplicate keys its page quotes;
+    its counts and error stay, and `report["files_deleted_at"]` says when. A file in
+    CRM_IMPORT_DIR under a name imports make (`<32 hex>.csv`, its rejects, and their
+    scratch files) that no job names and that has not changed for IMPORT_ORPHAN_AGE is
+    deleted: a request or a worker died between writing it and recording it. Other files
+    there are left alone.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CRM_IMPORT_KEEP_DAYS)
+    expired = 0
+    for job in (
+        ImportJob.objects.filter(finished_at__lt=cutoff)
+        .exclude(report__has_key="files_deleted_at")
+        .only("pk", "report", "upload_name", "rejects_name")
+    ):
+        report = {**job.report, "first_bad": [], "first_duplicates": []}
+        report["files_deleted_at"] = now.isoformat()
+        # The row first, then the files: a crash in between leaves orphans, never a row
+        # pointing at nothing.
+        ImportJob.objects.filter(pk=job.pk).update(upload_name="", rejects_name="", report=report)
+        for path in (job.upload_path, job.rejects_path):
+            if path is not None:
+                path.unlink(missing_ok=True)
+        expired += 1
+    return expired, _import_orphans_delete(now)
+
+
+def _import_orphans_delete(now: datetime) -> int:
+    directory = Path(settings.CRM_IMPORT_DIR)
+    if not directory.is_dir():
+        return 0
+    named = set(
+        ImportJob.objects.exclude(upload_name="").values_list("upload_name", flat=True)
+    ) | set(ImportJob.objects.exclude(rejects_name="").values_list("rejects_name", flat=True))
+    older = (now - IMPORT_ORPHAN_AGE).timestamp()
+    deleted = 0
+    for path in directory.iterdir():
+        # ".part": an upload being received; ".erasing": crm.privacy rewriting a rejects CSV.
+        stored = path.name.removesuffix(".part").removesuffix(".erasing")
+        if not re.fullmatch(STORED_IMPORT_NAME, stored) or path.name in named:
+            continue
+        try:
+            if path.is_file() and path.stat().st_mtime < older:
+                path.unlink()
+                deleted += 1
+        except FileNotFoundError:  # deleted meanwhile by whoever owned it
+            continue
+    return deleted
 
 
 def import_job_run(*, job_id: int, final_attempt: bool = True) -> str:

@@ -35,8 +35,12 @@ def import_job_run(self: Any, job_id: int) -> str:
 
 
 @shared_task(name="crm.sweep_import_jobs", autoretry_for=DATABASE_ERRORS, max_retries=2)
-def sweep_import_jobs() -> int:
+def sweep_import_jobs() -> str:
     """Every few minutes (beat): queue again the uploaded imports whose message was lost or
-    whose worker died (crm.services.import_jobs_sweep). Safe to run twice: a job is
-    claimed by one delivery of its import only."""
-    return services.import_jobs_sweep()
+    whose worker died (crm.services.import_jobs_sweep), and delete the files and quoted
+    rows of imports past CRM_IMPORT_KEEP_DAYS and orphaned files (import_files_expire).
+    Safe to run twice: a job is claimed by one delivery of its import only, and deleting
+    what is already gone does nothing."""
+    queued = services.import_jobs_sweep()
+    expired, orphans = services.import_files_expire()
+    return f"imports queued again: {queued}, expired: {expired}, orphaned files deleted: {orphans}"

@@ -195,6 +195,10 @@ CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 2 * 1024**3)
 # Longest an uploaded import may run (seconds). Longer than the global task limit: the
 # importer loads about 6,000 rows/s, so a 2 GB file of short rows takes over an hour.
 CRM_IMPORT_TIME_LIMIT = env_int("CRM_IMPORT_TIME_LIMIT", 4 * 3600)
+# Days an import's files (its rejects CSV, an upload kept for "Run again") and the bad rows
+# quoted on its page are kept after it finished: they hold customers' personal data. The
+# counts stay. A file no job names (left by a request or worker that died) goes after a day.
+CRM_IMPORT_KEEP_DAYS = env_int("CRM_IMPORT_KEEP_DAYS", 30)
 
 # --- Sentiment ----------------------------------------------------------------------------
 # Both analyzers score every text; each score row records the analyzer's name and version.

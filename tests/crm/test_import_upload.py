@@ -4,6 +4,7 @@ the rejects download, who may do what, and what never reaches the logs."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -311,7 +312,7 @@ def test_the_sweeper_restarts_lost_and_stalled_jobs_but_not_fresh_or_failed_ones
     # The upload's message never arrived (sent while the broker was down, say).
     ImportJob.objects.filter(pk=uploaded.pk).update(created_at=now - timedelta(minutes=6))
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.sweep_import_jobs.delay().get() == 1
+        assert tasks.sweep_import_jobs.delay().get().startswith("imports queued again: 1,")
     uploaded.refresh_from_db()
     assert (uploaded.status, uploaded.rows_loaded) == ("done", 2)
     assert Customer.objects.filter(external_id__in=["UP-1", "UP-3"]).count() == 2
@@ -322,7 +323,7 @@ def test_the_sweeper_restarts_lost_and_stalled_jobs_but_not_fresh_or_failed_ones
         mock.patch("crm.services.import_job_run", return_value="") as run,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        assert tasks.sweep_import_jobs.delay().get() == 1
+        assert tasks.sweep_import_jobs.delay().get().startswith("imports queued again: 1,")
     run.assert_called_once_with(job_id=alive.pk, final_attempt=False)
     statuses = dict(ImportJob.objects.values_list("pk", "status"))
     assert (statuses[fresh.pk], statuses[failed.pk]) == ("queued", "failed")
@@ -546,3 +547,106 @@ def test_erasing_a_customer_removes_them_from_import_reports_and_rejects(
     assert rejects.splitlines()[1].startswith("4,") and "NOBODY" in rejects
     erasure = Erasure.objects.get()
     assert erasure.counts["blanked"]["crm.ImportJob rejects rows"] == 1
+
+
+def test_erasing_a_customer_removes_their_id_from_the_duplicates_an_import_reports(
+    marketer, tasks_in_process, django_capture_on_commit_callbacks
+) -> None:
+    """The job's page quotes the key of the first duplicate rows; an erased customer's id
+    must not stay there while another customer's duplicate does."""
+    customers = (
+        b"external_id,signed_up_at,name,email\n"
+        b"ERASE-ME,2024-01-01,Old Name,erase.me@example.com\n"
+        b"ERASE-ME,2024-01-01,New Name,erase.me@example.com\n"
+        b"KEEP-ME,2024-01-01,Kept,kept@example.com\n"
+        b"KEEP-ME,2024-01-01,Kept Again,kept@example.com\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(marketer, customers)
+    job = ImportJob.objects.get()
+    assert [dup["key"] for dup in job.report["first_duplicates"]] == ["ERASE-ME", "KEEP-ME"]
+
+    customer_erase(customer=Customer.objects.get(external_id="ERASE-ME"))
+
+    job.refresh_from_db()
+    assert [dup["key"] for dup in job.report["first_duplicates"]] == ["(erased)", "KEEP-ME"]
+    page = marketer.get(reverse("admin:crm_importjob_change", args=[job.pk])).content.decode()
+    assert "ERASE-ME" not in page and "KEEP-ME" in page
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+
+def stored_file(directory: Path, name: str, *, age: timedelta, text: str = "x\n") -> Path:
+    """A file in the imports folder last written `age` ago."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text)
+    stamp = (timezone.now() - age).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_an_import_past_the_keep_days_loses_its_files_and_quoted_rows_but_keeps_counts(
+    settings, admin_client, import_dir, tasks_in_process
+) -> None:
+    """GIVEN a failed import finished 31 days ago whose upload and rejects (customers' data)
+    are still on disk WHEN the sweeper runs THEN both files and the quoted bad rows are gone,
+    its counts stay and its page says why; an import of 2 days ago is left as it was."""
+    settings.CRM_IMPORT_KEEP_DAYS = 30
+    old = ImportJobFactory(
+        status="failed",
+        finished_at=timezone.now() - timedelta(days=31),
+        upload_name="a" * 32 + ".csv",
+        rejects_name="a" * 32 + "-rejects.csv",
+        report={
+            "created": 9,
+            "first_bad": [{"line": 4, "error": f"email: {EMAIL} is not valid"}],
+            "duplicates": 1,
+            "first_duplicates": [{"line": 6, "earlier_line": 5, "key": "UP-1"}],
+        },
+    )
+    recent = ImportJobFactory(
+        finished_at=timezone.now() - timedelta(days=2), rejects_name="b" * 32 + "-rejects.csv"
+    )
+    for name in (old.upload_name, old.rejects_name, recent.rejects_name):
+        stored_file(import_dir, name, age=timedelta(days=2), text=f"line,error\n4,{EMAIL}\n")
+
+    summary = tasks.sweep_import_jobs.delay().get()
+
+    assert summary == "imports queued again: 0, expired: 1, orphaned files deleted: 0"
+    assert files_in(import_dir) == [recent.rejects_name]
+    old.refresh_from_db()
+    assert (old.upload_name, old.rejects_name) == ("", "")
+    assert (old.rows_read, old.rows_loaded, old.rows_bad, old.report["created"]) == (10, 9, 1, 9)
+    assert old.report["first_bad"] == [] and old.report["first_duplicates"] == []
+    page = admin_client.get(reverse("admin:crm_importjob_change", args=[old.pk])).content
+    assert EMAIL not in page.decode() and "UP-1" not in page.decode()
+    assert "were deleted on" in page.decode() and "CRM_IMPORT_KEEP_DAYS" in page.decode()
+    assert "1 duplicates, the later row won" in page.decode()
+    recent.refresh_from_db()
+    assert recent.rejects_name and recent.report["first_bad"]
+    # A second run finds nothing left to do.
+    assert tasks.sweep_import_jobs.delay().get().endswith("expired: 0, orphaned files deleted: 0")
+
+
+def test_files_no_import_names_are_deleted_after_a_day_and_nothing_else(
+    import_dir, tasks_in_process
+) -> None:
+    """Uploads cut off mid-way, or rejects being rewritten when a worker died, are named like
+    imports but recorded by no job: gone after a day. A fresh one may still be in flight, and
+    files of live jobs or put there by someone else are not ours to delete."""
+    day = timedelta(days=1, minutes=5)
+    job = ImportJobFactory(rejects_name="c" * 32 + "-rejects.csv")
+    dead_upload = stored_file(import_dir, "d" * 32 + ".csv.part", age=day)
+    dead_rewrite = stored_file(import_dir, "e" * 32 + "-rejects.csv.erasing", age=day)
+    unrecorded = stored_file(import_dir, "f" * 32 + ".csv", age=day)
+    in_flight = stored_file(import_dir, "1" * 32 + ".csv.part", age=timedelta(minutes=3))
+    kept_by_job = stored_file(import_dir, job.rejects_name, age=day)
+    not_ours = stored_file(import_dir, "notes.txt", age=timedelta(days=400))
+
+    summary = tasks.sweep_import_jobs.delay().get()
+
+    assert summary.endswith("expired: 0, orphaned files deleted: 3")
+    assert not dead_upload.exists() and not dead_rewrite.exists() and not unrecorded.exists()
+    assert in_flight.exists() and kept_by_job.exists() and not_ours.exists()
