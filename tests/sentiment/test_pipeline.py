@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from unittest import mock
 
 import pytest
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.models import CustomerText, TicketMessage
 from crm.services import review_upsert
+from sentiment import services
 from sentiment.analyzers import get_analyzer
 from sentiment.models import SentimentScore
 from sentiment.services import texts_score, unscored_enqueue
@@ -181,3 +184,46 @@ def test_a_scoring_task_takes_along_the_newer_texts_queued_behind_it() -> None:
     assert scored == {second, third, fourth}
     assert score_texts(text_ids=[third]) == 0
     assert score_texts(text_ids=[fourth]) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_text_another_worker_is_analysing_is_skipped_not_analysed_twice() -> None:
+    """GIVEN a worker analysing a batch (a backlog taken along) WHEN a second worker's batch
+    overlaps it THEN the second analyses only the texts nobody holds, and every text ends
+    with one score: the overlap is not analysed twice."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks that skip what is locked are PostgreSQL's (SQLite runs one writer)")
+    first, second, third = (ReviewFactory().customer_text.pk for _ in range(3))
+    vader = get_analyzer("vader")
+    real_analyze = services.analyze_texts
+    holding, release = threading.Event(), threading.Event()
+    analysed: dict[str, list[str]] = {}
+
+    def analyze(analyzer, texts):
+        analysed.setdefault(threading.current_thread().name, []).extend(texts)
+        if threading.current_thread().name == "busy worker":
+            holding.set()
+            release.wait(timeout=30)
+        return real_analyze(analyzer, texts)
+
+    written: dict[str, int] = {}
+
+    def busy_worker() -> None:
+        try:
+            written["busy"] = texts_score(text_ids=[first, second], analyzers=[vader])
+        finally:
+            connection.close()
+
+    with mock.patch("sentiment.services.analyze_texts", side_effect=analyze):
+        thread = threading.Thread(target=busy_worker, name="busy worker")
+        thread.start()
+        assert holding.wait(timeout=30)
+        written["other"] = texts_score(text_ids=[first, second, third], analyzers=[vader])
+        release.set()
+        thread.join(timeout=30)
+
+    assert written == {"busy": 2, "other": 1}
+    assert analysed[threading.main_thread().name] == [CustomerText.objects.get(pk=third).text]
+    scored = SentimentScore.objects.filter(analyzer="vader").values_list("text_id", flat=True)
+    assert sorted(scored) == sorted([first, second, third])
+    assert texts_score(text_ids=[first, second, third], analyzers=[vader]) == 0
