@@ -705,15 +705,9 @@ def import_csv(
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
     report = ImportReport(kind=kind)
     started = time.monotonic()
-    _sniff(path)
-    field_limit = max(MIN_FIELD_SIZE_LIMIT, 2 * settings.CRM_MAX_TEXT_LENGTH)
-    with (
-        open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle,
-        csv_field_limit(field_limit),
-    ):
-        lines = _Lines(handle, max(MIN_LINE_LIMIT, 4 * field_limit))
-        reader = csv.reader(lines)
-        header, positions = _read_header(reader, spec)
+    with open_csv(path) as source:
+        lines = source.lines
+        header, positions = _read_header(source.reader, spec)
         report.ignored_columns = [
             name.strip() or "(blank)"
             for index, name in enumerate(header)
@@ -725,7 +719,7 @@ def import_csv(
             loader = _Loader(spec, header, positions, report, rejects, seen)
             batch: list[tuple[int, list[str], str | None]] = []
             batch_start = lines.characters
-            for record in _records(reader, lines):
+            for record in source.records():
                 report.rows_read += 1
                 batch.append(record)
                 if (
@@ -755,6 +749,40 @@ def _after_batch(
         reset_queries()
     if on_batch:
         on_batch(report)
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """A CSV file being read with the importer's guards (see open_csv). Read the header
+    from `reader` (it raises csv.Error or LineTooLong for an unreadable one), then the rows
+    from `records()`; `lines` counts physical lines and characters read."""
+
+    reader: Any
+    lines: _Lines
+
+    def records(self) -> Iterator[tuple[int, list[str], str | None]]:
+        """(line, fields, error) per row: see _records."""
+        return _records(self.reader, self.lines)
+
+
+@contextmanager
+def open_csv(path: Path, *, dialect: str = "excel") -> Iterator[CsvSource]:
+    """`path` open for reading as CSV with the limits that keep a hostile file harmless.
+
+    Raises ImportFileError at once for a file that is not CSV text (an archive, a zip bomb,
+    a workbook, a binary or UTF-16 file: _sniff). Then a field over the field limit, a line
+    over the line limit or a CSV syntax error is one bad row and never held in memory
+    whole; undecodable bytes are kept as lone surrogates (errors="surrogateescape") for the
+    caller to report.
+    """
+    _sniff(path)
+    field_limit = max(MIN_FIELD_SIZE_LIMIT, 2 * settings.CRM_MAX_TEXT_LENGTH)
+    with (
+        open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle,
+        csv_field_limit(field_limit),
+    ):
+        lines = _Lines(handle, max(MIN_LINE_LIMIT, 4 * field_limit))
+        yield CsvSource(csv.reader(lines, dialect=dialect), lines)
 
 
 @contextmanager

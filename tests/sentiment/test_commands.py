@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,60 @@ def test_score_file_names_the_columns_when_the_text_column_is_wrong(tmp_path: Pa
         call_command(
             "score_file", str(source), "--text-column", "text", "--output", str(tmp_path / "o.csv")
         )
+
+
+def test_score_file_refuses_a_zip_renamed_csv_without_opening_it_or_touching_the_output(
+    tmp_path: Path,
+) -> None:
+    """A zip bomb renamed .csv is refused from its signature (nothing is decompressed), and
+    the output the user named, here left from an earlier run, is kept as it was."""
+    source = tmp_path / "feedback.csv"
+    with zipfile.ZipFile(source, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("feedback.csv", "id,comment\n" + "1,zeros\n" * 100_000)
+    out = tmp_path / "scored.csv"
+    out.write_text("earlier results\n")
+
+    with pytest.raises(CommandError, match=r"feedback.csv was not scored. This file is a ZIP"):
+        call_command("score_file", str(source), "--text-column", "comment", "--analyzer",
+                     "vader", "--output", str(out))  # fmt: skip
+
+    assert out.read_text() == "earlier results\n"
+
+
+def test_score_file_reports_an_overlong_line_and_field_as_rows_and_scores_the_rest(
+    tmp_path: Path,
+) -> None:
+    """A line of millions of characters (no newline for 5 MB) or an unclosed quote running
+    past the field limit is one row with its error; the rows around it are scored."""
+    source = tmp_path / "feedback.csv"
+    source.write_text(
+        "id,comment\n"
+        "1,Awful. It broke at once.\n"
+        f"2,{'x' * 5_000_000}\n"
+        "3,Lovely. Fits perfectly!\n"
+        f'4,"{"y" * 1_200_000}"\n'
+        "5,Great value.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "scored.csv"
+
+    call_command("score_file", str(source), "--text-column", "comment", "--analyzer", "vader",
+                 "--output", str(out))  # fmt: skip
+
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["id"], row["label"]) for row in rows] == [
+        ("1", "negative"),
+        ("", ""),
+        ("3", "positive"),
+        ("", ""),
+        ("5", "positive"),
+    ]
+    assert rows[1]["error"] == (
+        "line 3: unreadable CSV: the line is longer than 4,000,000 characters"
+    )
+    assert rows[3]["error"].startswith("line 5: unreadable CSV: field larger than field limit")
+    assert out.stat().st_size < 10_000
 
 
 @pytest.mark.django_db

@@ -4,6 +4,9 @@ The output is written spreadsheet-safe (crm.csvsafe): it echoes customers' text,
 cell like `=HYPERLINK(...)` must not run as a formula where the file is opened. Input
 cells are unescaped first, so a file we wrote (this command's output, an import's
 rejects) is read as the original text and scoring it again writes it back unchanged.
+The input is read with the importer's guards (crm.importers.open_csv): an archive, a zip
+bomb or a binary file renamed .csv is refused from its first 8 KB, and an overlong field or
+line (a 2 GB file without a newline) is one row with an error, never read into memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from crm.csvsafe import safe_writer, unescape
+from crm.importers import CsvSource, ImportFileError, LineTooLong, open_csv
 from sentiment.analysis import EMPTY, TextAnalysis, analyze_texts
 from sentiment.analyzers import Analyzer, get_analyzer
 
@@ -84,23 +88,16 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Analyzer {analyzer!r} cannot load: {exc}") from exc
         counts = {"rows": 0, "scored": 0, "errors": 0}
-        with (
-            input.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as source,
-            output.open("w", encoding="utf-8", newline="") as target,
-        ):
-            reader = csv.reader(source, dialect=_dialect(input))
-            header = [unescape(_clean(name)) for name in next(reader, [])]
-            if text_column not in header:
-                raise CommandError(
-                    f"{input} has no column {text_column!r}; its columns: {', '.join(header)}."
-                )
-            column = header.index(text_column)
-            writer = safe_writer(target, dialect=_dialect(output))
-            writer.writerow(header + OUTPUT_COLUMNS)
-            with tqdm(unit="row", file=sys.stderr, disable=None) as bar:
-                for batch in self._batches(reader, len(header), column):
-                    self._score(instance, batch, column, writer, counts)
-                    bar.update(len(batch))
+        try:
+            with open_csv(input, dialect=_dialect(input)) as source:  # refuses before writing
+                try:
+                    with output.open("w", encoding="utf-8", newline="") as target:
+                        self._score_file(source, target, output, text_column, instance, counts)
+                except ImportFileError:
+                    output.unlink(missing_ok=True)  # only a header was to be written
+                    raise
+        except ImportFileError as exc:
+            raise CommandError(f"{input} was not scored. {exc}") from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"{counts['rows']} rows written to {output}: {counts['scored']} scored by "
@@ -108,17 +105,42 @@ class Command(BaseCommand):
             )
         )
 
+    def _score_file(
+        self,
+        source: CsvSource,
+        target: Any,
+        output: Path,
+        text_column: str,
+        instance: Analyzer,
+        counts: dict[str, int],
+    ) -> None:
+        try:
+            header = [unescape(_clean(name)) for name in next(source.reader, [])]
+        except (csv.Error, LineTooLong) as exc:
+            raise ImportFileError(f"Its header row cannot be read: {exc}.") from None
+        if text_column not in header:
+            raise ImportFileError(f"It has no column {text_column!r}; its columns: "
+                                  f"{', '.join(header)}.")  # fmt: skip
+        column = header.index(text_column)
+        writer = safe_writer(target, dialect=_dialect(output))
+        writer.writerow(header + OUTPUT_COLUMNS)
+        with tqdm(unit="row", file=sys.stderr, disable=None) as bar:
+            for batch in self._batches(source, len(header), column):
+                self._score(instance, batch, column, writer, counts)
+                bar.update(len(batch))
+
     def _batches(
-        self, reader: Any, width: int, column: int
+        self, source: CsvSource, width: int, column: int
     ) -> Iterator[list[tuple[list[str], str | None]]]:
-        """Batches of (row padded to the header's width, error or None)."""
+        """Batches of (row padded to the header's width, error or None); blank lines are
+        skipped, an unreadable line is a row of empty fields with its error."""
         batch: list[tuple[list[str], str | None]] = []
-        for row in reader:
-            row = [unescape(value) for value in row]
-            error = None
-            if len(row) != width:
-                error = f"line {reader.line_num}: {len(row)} fields, the header has {width}"
-                row = (row + [""] * width)[:width]
+        for line, row, error in source.records():
+            if error:
+                error = f"line {line}: {error}"
+            elif len(row) != width:
+                error = f"line {line}: {len(row)} fields, the header has {width}"
+            row = (row + [""] * width)[:width]
             error = error or _bad_encoding(row[column])
             batch.append((row, error))
             if len(batch) == BATCH:
