@@ -85,17 +85,36 @@ def version_save(result: TrainingResult) -> ModelVersion:
     )
 
 
-_cache: dict[tuple[int, str], ChurnPredictor] = {}
+# (version, checksum) -> (the file's identity when it was read, its predictor).
+_cache: dict[tuple[int, str], tuple[tuple[int, int, int] | None, ChurnPredictor]] = {}
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    """Inode, size and modification time of the file, or None if there is none."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPredictor:
     """The version's predictor, after checking artifact, libraries and features; cached per
-    process. Raises ModelRefused naming what is wrong."""
+    process. Raises ModelRefused naming what is wrong.
+
+    The cached predictor serves only while its file is the one it was read from (one stat
+    per call): an artifact deleted or rewritten under a running worker is checked again and
+    refused like everywhere else, rather than served from this process's memory while the
+    other processes, the admin and /healthz refuse it."""
     import joblib
 
     key = (version.pk, version.artifact_sha256)
+    path = Path(version.artifact_path)
     if key in _cache:
-        return _cache[key]
+        identity, predictor = _cache[key]
+        if identity is not None and identity == _file_identity(path):
+            return predictor
+        del _cache[key]
     current = library_versions()
     changed = {
         name: (was, current.get(name))
@@ -106,12 +125,14 @@ def load(version: ModelVersion, *, features: list[str] | None = None) -> ChurnPr
         detail = ", ".join(f"{n} {was} -> {now}" for n, (was, now) in sorted(changed.items()))
         raise ModelRefused(f"Model {version} was saved with other library versions ({detail}).")
     check_features(version, features)
+    # Taken before the checks: a change while they read the file shows at the next call.
+    identity = _file_identity(path)
     path = check_artifact(version)
     try:
         predictor = joblib.load(path)
     except Exception as exc:  # a truncated or foreign pickle: any error means unusable
         raise ModelRefused(f"Model {version}: artifact {path} cannot be read ({exc}).") from exc
-    _cache[key] = predictor
+    _cache[key] = (identity, predictor)
     return predictor
 
 

@@ -112,7 +112,6 @@ def test_a_corrupt_artifact_is_refused_and_the_previous_version_keeps_serving(sh
     newer = ModelVersion.objects.get(pk=train()["version"])
     registry._activate(newer, older, "a test promoting it by hand")
     Path(newer.artifact_path).write_bytes(b"not a model")
-    registry._cache.clear()
 
     with pytest.raises(ModelRefused, match="does not match its checksum"):
         registry.load(newer)
@@ -123,6 +122,28 @@ def test_a_corrupt_artifact_is_refused_and_the_previous_version_keeps_serving(sh
     Path(newer.artifact_path).unlink()
     with pytest.raises(ModelRefused, match="is missing"):
         registry.load(newer)
+
+
+def test_a_model_this_process_already_loaded_is_refused_once_its_file_is_changed_or_gone(
+    shop,
+) -> None:
+    """A worker keeps the predictor it read in memory; deleting or rewriting the artifact
+    must stop it serving from there too, as the admin and /healthz refuse it (seen in the
+    fault test when the task landed on the pool process that had loaded the model)."""
+    version = ModelVersion.objects.get(pk=train()["version"])
+    path = Path(version.artifact_path)
+    good = path.read_bytes()
+    assert registry.load(version) is registry.load(version)  # cached
+
+    path.write_bytes(good[: len(good) // 2])  # cut short (another size: whatever the clock)
+    with pytest.raises(ModelRefused, match="does not match its checksum"):
+        registry.load(version)
+
+    path.write_bytes(good)  # put back as it was: served again
+    registry.load(version)
+    path.unlink()
+    with pytest.raises(ModelRefused, match="is missing"):
+        registry.load(version)
 
 
 def test_a_version_that_lacks_a_feature_the_code_computes_is_refused(shop) -> None:
