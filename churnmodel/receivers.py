@@ -11,6 +11,7 @@ import logging
 
 from celery import current_app
 from django.dispatch import receiver
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.signals import customers_activity_saved
@@ -25,7 +26,11 @@ def rescore_on_activity(sender: type, customer_ids: list[int], **kwargs: object)
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), BATCH):
         try:
-            current_app.send_task("churnmodel.score_customers", args=(ids[start : start + BATCH],))
+            current_app.send_task(
+                "churnmodel.score_customers",
+                args=(ids[start : start + BATCH],),
+                kwargs={"requested_at": timezone.now().isoformat()},
+            )
         except BrokerError as exc:
             logger.warning("Broker unreachable (%s); the nightly scoring will cover them.", exc)
             return

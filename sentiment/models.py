@@ -91,7 +91,12 @@ class SentimentScore(models.Model):
                 name="score_present_unless_unscorable",
             ),
         ]
-        indexes = [models.Index(fields=["analyzer", "label"], name="score_analyzer_label")]
+        indexes = [
+            models.Index(fields=["analyzer", "label"], name="score_analyzer_label"),
+            # The churn re-score looks for texts scored in the last minutes whose customer's
+            # risk is older (churnmodel.scoring.stale_customers).
+            models.Index(fields=["analyzer", "scored_at"], name="score_analyzer_time"),
+        ]
 
     def __str__(self) -> str:
         value = "—" if self.score is None else f"{self.score:+.2f}"
