@@ -11,7 +11,6 @@ import logging
 
 from celery import current_app
 from django.dispatch import receiver
-from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.signals import customers_activity_saved
@@ -26,11 +25,7 @@ def rescore_on_activity(sender: type, customer_ids: list[int], **kwargs: object)
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), BATCH):
         try:
-            current_app.send_task(
-                "churnmodel.score_customers",
-                args=(ids[start : start + BATCH],),
-                kwargs={"requested_at": timezone.now().isoformat()},
-            )
+            current_app.send_task("churnmodel.score_customers", args=(ids[start : start + BATCH],))
         except BrokerError as exc:
             logger.warning("Broker unreachable (%s); the nightly scoring will cover them.", exc)
             return

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,6 @@ from churnmodel.features import feature_frame
 from churnmodel.models import ChurnScore, CurrentRisk, ScoringRun, band_for
 from churnmodel.registry import Serving, serving_model
 from churnmodel.training import bin_shares
-from crm.api.throttling import CACHE_ERRORS
 from crm.models import Customer, Order
 
 logger = logging.getLogger(__name__)
@@ -110,13 +109,6 @@ def score_customers(
     customers that message already re-scored are skipped (a redelivery writes nothing),
     and a unique constraint stops two deliveries racing: the loser raises IntegrityError
     and has written nothing."""
-    return len(_score_customers(customer_ids, at=at, task_id=task_id))
-
-
-def _score_customers(
-    customer_ids: Iterable[int], *, at: datetime | None, task_id: str
-) -> list[int]:
-    """score_customers, returning the ids of the customers it wrote a row for."""
     ids = set(customer_ids)
     if task_id:
         ids -= set(
@@ -125,118 +117,18 @@ def _score_customers(
             )
         )
     if not ids:
-        return []
+        return 0
     serving = _serving()
     at = at or timezone.now()
     frame = feature_frame(at, Customer.objects.filter(pk__in=sorted(ids), is_erased=False))
     if frame.empty:
-        return []
+        return 0
     rows = _rows(serving, frame, at, _latest_segments(), None)
     for row in rows:
         row.task_id = task_id
     with transaction.atomic():
         record_scores(rows)
-    return [row.customer_id for row in rows]
-
-
-TAKE_ALONG_WINDOW = timedelta(minutes=10)
-TAKE_ALONG_CLAIM_SECONDS = 120
-
-
-def rescore(
-    customer_ids: Iterable[int],
-    *,
-    requested_at: datetime | None = None,
-    task_id: str = "",
-    take_along: int | None = None,
-) -> list[int]:
-    """The incremental re-score a worker runs for one message: these customers, less those
-    re-scored since `requested_at` (a re-score that began after the request read what
-    prompted it), plus up to `take_along` others (default CHURN_RESCORE_BATCH in all)
-    whose risk is older than their newest text's score. Returns the ids written.
-
-    Scoring one customer costs nearly as much as scoring 64 (the feature queries and the
-    model's fixed cost: 75 ms against 112-125 ms, measured at 10,000 customers), so under
-    a backlog of reviews the first message re-scores the customers queued behind it and
-    their own messages find them fresh and return at once (as texts do in sentiment's
-    ids_with_backlog). Taking along is an optimisation, never the guarantee: each message
-    still re-scores its own customers unless a later re-score covered them. Two workers
-    do not take along the same customers: each claims them in the cache first."""
-    ids = set(customer_ids)
-    if requested_at is not None and ids:
-        ids -= set(
-            CurrentRisk.objects.filter(
-                customer_id__in=ids, scored_at__gte=requested_at
-            ).values_list("customer_id", flat=True)
-        )
-    room = (settings.CHURN_RESCORE_BATCH if take_along is None else take_along) - len(ids)
-    claimed = []
-    if room > 0:  # more candidates than room: another worker may have claimed some
-        claimed = _claim(stale_customers(limit=2 * room, exclude=ids), task_id, room)
-    try:
-        return _score_customers([*ids, *claimed], at=None, task_id=task_id)
-    finally:
-        _release(claimed)
-
-
-def stale_customers(*, limit: int, exclude: set[int] | None = None) -> list[int]:
-    """Up to `limit` customers (longest waiting first) whose risk row is older than a text
-    score of the last TAKE_ALONG_WINDOW: their re-score is still to come. Customers without
-    a risk row are left to their own messages (some are never scored, and would be taken
-    along again and again). An index on the scores' time keeps this a short range scan."""
-    from sentiment.models import SentimentScore
-
-    if limit <= 0:
-        return []
-    rows = (
-        SentimentScore.objects.filter(
-            analyzer=settings.SENTIMENT_PRIMARY_ANALYZER,
-            scored_at__gt=timezone.now() - TAKE_ALONG_WINDOW,
-            text__customer__is_erased=False,
-            text__customer__current_risk__scored_at__lt=F("scored_at"),
-        )
-        .exclude(text__customer_id__in=exclude or ())
-        .order_by("scored_at", "pk")
-        .values_list("text__customer_id", flat=True)
-    )
-    found = list(dict.fromkeys(rows[: 4 * limit]))
-    return found[:limit]
-
-
-def _claim_key(customer_id: int) -> str:
-    return f"churnmodel:taken-along:{customer_id}"
-
-
-def _claim(customer_ids: list[int], owner: str, limit: int) -> list[int]:
-    """Up to `limit` of `customer_ids`, in order, that this worker claimed for taking along
-    (an atomic add in the shared cache; another worker's claim, unexpired, wins). A cache
-    that cannot be reached claims nothing: the customers' own messages re-score them."""
-    from django.core.cache import cache
-
-    claimed: list[int] = []
-    try:
-        for customer in customer_ids:
-            if len(claimed) >= limit:
-                break
-            if cache.add(_claim_key(customer), owner or "1", TAKE_ALONG_CLAIM_SECONDS):
-                claimed.append(customer)
-    except CACHE_ERRORS as exc:  # only costs the optimisation
-        logger.warning("Cache unreachable (%s); re-scoring without taking others along.", exc)
-        _release(claimed)
-        return []
-    return claimed
-
-
-def _release(customer_ids: list[int]) -> None:
-    from django.core.cache import cache
-
-    if not customer_ids:
-        return
-    try:
-        cache.delete_many([_claim_key(c) for c in customer_ids])
-    except CACHE_ERRORS as exc:  # the claims expire on their own
-        logger.warning("Cache unreachable (%s); claims expire in %d s.", exc,
-                       TAKE_ALONG_CLAIM_SECONDS)  # fmt: skip
+    return len(rows)
 
 
 def _chunks(at: datetime, size: int) -> Iterable[Any]:

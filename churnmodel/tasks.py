@@ -9,13 +9,11 @@ message's task id, so a redelivered message adds no second history row.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import current_app, current_task, shared_task
 from django.conf import settings
 from django.db import IntegrityError
-from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from churnmodel import scoring
@@ -45,41 +43,22 @@ def _task_id() -> str:
 
 
 @database_task("churnmodel.score_customers")
-def score_customers(customer_ids: list[int], requested_at: str | None = None) -> int:
+def score_customers(customer_ids: list[int]) -> int:
     """Re-score these customers with the serving model now; 0 when no model is active yet
     (nothing to do until `churn_train` has run, not an error to retry).
-
-    `requested_at` (ISO 8601, set by the sender after its data committed) lets a message
-    skip customers another re-score covered since, and the re-score takes along others
-    waiting (scoring.rescore): under a backlog one message does the work of many. The
-    customers written are handed on to the decision engine.
 
     Idempotent per message: the rows carry the task id, so a redelivered message (a worker
     died, or the broker delivered it twice) writes no second row and hands nobody on."""
     try:
-        written = scoring.rescore(
-            customer_ids, requested_at=_parse_time(requested_at), task_id=_task_id()
-        )
+        written = scoring.score_customers(customer_ids, task_id=_task_id())
     except (scoring.NoModel, ModelRefused) as exc:
         logger.info("Churn re-score of %d customers skipped: %s", len(customer_ids), exc)
         return 0
     except IntegrityError:  # a parallel delivery of this same message wrote them first
         return 0
     if written:
-        hand_over(settings.CHURN_SCORED_TASK, sorted(set(written)))
-    return len(written)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    """An ISO 8601 time from a message; None (no skipping) for one without or a bad one."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        logger.warning("Ignoring a re-score request time that is not ISO 8601: %r", value)
-        return None
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+        hand_over(settings.CHURN_SCORED_TASK, sorted(set(customer_ids)))
+    return written
 
 
 @database_task("churnmodel.score_all")

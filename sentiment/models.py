@@ -91,12 +91,7 @@ class SentimentScore(models.Model):
                 name="score_present_unless_unscorable",
             ),
         ]
-        indexes = [
-            models.Index(fields=["analyzer", "label"], name="score_analyzer_label"),
-            # The churn re-score looks for texts scored in the last minutes whose customer's
-            # risk is older (churnmodel.scoring.stale_customers).
-            models.Index(fields=["analyzer", "scored_at"], name="score_analyzer_time"),
-        ]
+        indexes = [models.Index(fields=["analyzer", "label"], name="score_analyzer_label")]
 
     def __str__(self) -> str:
         value = "—" if self.score is None else f"{self.score:+.2f}"

@@ -206,10 +206,7 @@ def scored_hand_over(*, text_ids: Sequence[int]) -> bool:
     if not name or not customers:
         return False
     try:
-        # The moment asked, after the scores committed: a re-score begun since has read them.
-        current_app.send_task(
-            name, args=(customers,), kwargs={"requested_at": timezone.now().isoformat()}
-        )
+        current_app.send_task(name, args=(customers,))
     except BrokerError as exc:
         logger.warning("Broker unreachable (%s); %s not sent for %d customers.", exc, name,
                        len(customers))  # fmt: skip

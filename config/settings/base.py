@@ -248,9 +248,6 @@ CHURN_MODEL_DIR = Path(env_str("CHURN_MODEL_DIR") or VAR_DIR / "models" / "churn
 # The batch computes features for this many customers per query set (each kind of record
 # is read once per chunk: ~900 MB at 100,000), and writes scores 10,000 at a time.
 CHURN_SCORE_CHUNK = env_int("CHURN_SCORE_CHUNK", 100_000)
-# An incremental re-score takes along customers whose risk is older than their newest text
-# score, up to this many customers in all (churnmodel.scoring.rescore).
-CHURN_RESCORE_BATCH = env_int("CHURN_RESCORE_BATCH", 64)
 CHURN_SEGMENTS = env_int("CHURN_SEGMENTS", 5)
 # A feature whose population stability index passes this at batch scoring is flagged.
 CHURN_DRIFT_THRESHOLD = env_float("CHURN_DRIFT_THRESHOLD", 0.2)

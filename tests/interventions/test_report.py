@@ -137,11 +137,10 @@ def test_an_updated_risk_is_handed_to_the_decision_engine_by_task_name(settings)
     from churnmodel import tasks
 
     settings.CHURN_SCORED_TASK = "interventions.decide_customers"
-    with mock.patch("churnmodel.scoring.rescore", return_value=[5, 3, 8]), \
+    with mock.patch("churnmodel.scoring.score_customers", return_value=2), \
             mock.patch.object(tasks.current_app, "send_task") as send:  # fmt: skip
         tasks.score_customers.apply(args=([5, 3, 5],))
-    # Those written, taken along included.
-    send.assert_called_once_with("interventions.decide_customers", args=([3, 5, 8],))
+    send.assert_called_once_with("interventions.decide_customers", args=([3, 5],))
 
 
 def test_the_decide_task_decides_and_carries_out(settings) -> None:
